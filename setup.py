@@ -47,15 +47,16 @@ def cuda_decision():
 def extension():
     with_cuda, why = cuda_decision()
     sources = ["csrc/ops.cpp"] + sorted(glob.glob("csrc/cpu/*.cpp"))
-    # -fno-math-errno lets GCC vectorize sqrt in the CPU loops.
-    cxx = ["-O3", "-fno-math-errno", "-std=c++17"]
+    # -fno-math-errno lets GCC vectorize sqrt in the CPU loops; the C++
+    # standard is left to torch (C++17 or C++20, whichever its headers need).
+    cxx = ["-O3", "-fno-math-errno"]
     if with_cuda:
         os.environ.setdefault("TORCH_CUDA_ARCH_LIST", DEFAULT_ARCHS)
         sources += sorted(glob.glob("csrc/cuda/*.cu")) + sorted(glob.glob("csrc/cuda/*_binding.cpp"))
         print(f"pygan build: CUDA kernels ON ({why}); "
               f"architectures {os.environ['TORCH_CUDA_ARCH_LIST']}")
         return CUDAExtension("pygan._C", sources,
-                             extra_compile_args={"cxx": cxx, "nvcc": ["-O3", "-std=c++17"]})
+                             extra_compile_args={"cxx": cxx, "nvcc": ["-O3"]})
     print(f"pygan build: CUDA kernels OFF ({why}); CPU kernels only")
     return CppExtension("pygan._C", sources, extra_compile_args={"cxx": cxx})
 

@@ -1,0 +1,4 @@
+"""Optimizers built on pygan's fused ops."""
+from .clipped_rmsprop import ClippedRMSprop
+
+__all__ = ["ClippedRMSprop"]
