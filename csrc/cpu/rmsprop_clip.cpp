@@ -84,8 +84,27 @@ void rmsprop_clip_cpu(at::TensorList params, at::TensorList grads, at::TensorLis
                                   });
 }
 
+// Calls with no tensor at all (every list empty) carry no dispatch key and
+// land here, as do tensors on devices pygan has no kernel for: check the
+// arguments, then do nothing or say which device lacks a kernel.
+void rmsprop_clip_no_kernel(at::TensorList params, at::TensorList grads,
+                            at::TensorList square_avgs, at::TensorList momentum_buffers,
+                            at::TensorList grad_avgs, double lr, double alpha, double eps,
+                            double weight_decay, double momentum, bool centered, bool maximize,
+                            std::optional<double> clip) {
+  check_rmsprop_clip_args(params, grads, square_avgs, momentum_buffers, grad_avgs, lr, alpha, eps,
+                          weight_decay, momentum, centered, maximize, clip);
+  TORCH_CHECK(params.empty(), "rmsprop_clip_: pygan has no kernel for params on ",
+              params.empty() ? c10::Device(c10::kCPU) : params[0].device(),
+              "; use pygan.ops.rmsprop_clip_reference");
+}
+
 }  // namespace
 
 TORCH_LIBRARY_IMPL(pygan, CPU, m) { m.impl("rmsprop_clip_", &rmsprop_clip_cpu); }
+
+TORCH_LIBRARY_IMPL(pygan, CompositeExplicitAutograd, m) {
+  m.impl("rmsprop_clip_", &rmsprop_clip_no_kernel);
+}
 
 }  // namespace pygan
