@@ -5,6 +5,10 @@
 
 #if defined(__CUDACC__) || defined(__HIPCC__)
 #define PYGAN_HD __host__ __device__ __forceinline__
+#elif defined(__GNUC__)
+// always_inline: GCC inlines across target attributes (the CPU kernels'
+// AVX2 clones) only for always_inline callees.
+#define PYGAN_HD inline __attribute__((always_inline))
 #else
 #define PYGAN_HD inline
 #endif

@@ -22,10 +22,19 @@ struct Chunk {
   int64_t end;
 };
 
+// With SSE2 vectors the update is compute-bound (sqrt, div) on 2 cores; an
+// AVX2+FMA clone, picked when the library loads on CPUs that have it, brings
+// it to the memory bandwidth (see bench/results).
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define PYGAN_CPU_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
+#else
+#define PYGAN_CPU_CLONES
+#endif
+
 // One chunk, one pass: the loop body is branch-free for fixed flags, so the
 // compiler vectorizes it (see -fno-math-errno in setup.py).
 template <bool kCentered, bool kMomentum, bool kClip, typename scalar_t, typename acc_t>
-void update_range(scalar_t* __restrict__ p, const scalar_t* __restrict__ g,
+PYGAN_CPU_CLONES void update_range(scalar_t* __restrict__ p, const scalar_t* __restrict__ g,
                   acc_t* __restrict__ sq, acc_t* __restrict__ mom, acc_t* __restrict__ gavg,
                   int64_t n, const RMSpropClipHyper<acc_t>& h) {
   for (int64_t i = 0; i < n; ++i) {
