@@ -1,0 +1,13 @@
+"""Data sets: 2-D Gaussian mixtures, MNIST-format IDX files, image folders and
+scikit-learn's 8x8 digits. Everything is returned as CPU tensors; Pillow and
+scikit-learn are imported only by the loaders that need them."""
+from .idx import FASHION_MNIST_DIR, load_mnist_like, read_idx
+from .images import (IMAGE_EXTENSIONS, ImageSet, load_digits, load_image_folder, load_images,
+                     pad_to, resize)
+from .mixtures import MIXTURES, Mixture, grid, mixture, ring
+
+__all__ = [
+    "FASHION_MNIST_DIR", "IMAGE_EXTENSIONS", "MIXTURES", "ImageSet", "Mixture", "grid",
+    "load_digits", "load_image_folder", "load_images", "load_mnist_like", "mixture", "pad_to",
+    "read_idx", "resize", "ring",
+]

@@ -1,0 +1,18 @@
+"""Sample-quality and mode-collapse metrics.
+
+Mixtures: :func:`mode_stats` (PacGAN's modes captured, % high quality,
+reverse KL). Features: :func:`frechet_distance`, :func:`kid`,
+:func:`precision_recall`. Images: those three in the feature space of a
+:class:`FeatureClassifier` trained on the real data (:func:`train_classifier`,
+:func:`save_classifier`, :func:`load_classifier`), all at once by
+:func:`evaluate_images`.
+"""
+from .classifier import (FeatureClassifier, evaluate_images, extract_features,
+                         load_classifier, save_classifier, train_classifier)
+from .frechet import frechet_distance, kid
+from .modes import mode_stats
+from .precision_recall import precision_recall
+
+__all__ = ["FeatureClassifier", "evaluate_images", "extract_features", "frechet_distance",
+           "kid", "load_classifier", "mode_stats", "precision_recall", "save_classifier",
+           "train_classifier"]

@@ -1,0 +1,28 @@
+"""Fully connected generator / discriminator for low-dimensional data."""
+from torch import Tensor, nn
+
+
+class MLP(nn.Sequential):
+    """``depth`` hidden layers of ``width`` units with ReLU (or LeakyReLU(0.2)
+    when ``leaky``), then a linear output: [B, d_in] -> [B, d_out].
+
+    A discriminator built from it outputs logits (or critic scores); the
+    sigmoid lives in the losses, which is where it is numerically safe.
+    """
+
+    def __init__(self, d_in: int, d_out: int, width: int = 128, depth: int = 2,
+                 leaky: bool = False):
+        for name, value in (("d_in", d_in), ("d_out", d_out), ("width", width), ("depth", depth)):
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"MLP: {name} must be a positive int, got {value!r}")
+        layers, d = [], d_in
+        for _ in range(depth):
+            layers += [nn.Linear(d, width), nn.LeakyReLU(0.2) if leaky else nn.ReLU()]
+            d = width
+        super().__init__(*layers, nn.Linear(d, d_out))
+        self.d_in = d_in
+
+    def forward(self, x: Tensor) -> Tensor:
+        if x.dim() != 2 or x.shape[1] != self.d_in:
+            raise ValueError(f"MLP expects input of shape [B, {self.d_in}], got {list(x.shape)}")
+        return super().forward(x)

@@ -1,0 +1,11 @@
+"""One base Trainer (the loop) and one trainer per GAN family."""
+from .base import Trainer, TrainingDiverged
+from .config import TrainConfig
+from .dcgan import DCGANConfig, DCGANTrainer
+from .gan import GANConfig, GANTrainer
+from .wgan import WGANConfig, WGANTrainer
+
+TRAINERS = {"gan": GANTrainer, "dcgan": DCGANTrainer, "wgan": WGANTrainer}
+
+__all__ = ["Trainer", "TrainingDiverged", "TrainConfig", "GANConfig", "GANTrainer",
+           "DCGANConfig", "DCGANTrainer", "WGANConfig", "WGANTrainer", "TRAINERS"]

@@ -1,0 +1,105 @@
+"""The discriminator and generator steps of the loss-based families (GAN,
+DCGAN, WGAN): they differ in models, optimizers and loss pair only."""
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+from .. import losses
+from ..models import MLP, DCGANDiscriminator, DCGANGenerator
+from .base import Trainer
+from .runlog import save_image_grid, save_scatter
+
+SAMPLE_COUNT = 64  # images in a grid (points in a scatter: 16x this)
+
+
+@dataclass
+class MLPFields:
+    """MLP generator/discriminator sizes (PacGAN's 2-D experiments)."""
+
+    g_width: int = 400
+    g_depth: int = 4
+    d_width: int = 200
+    d_depth: int = 3
+
+
+@dataclass
+class DCGANFields:
+    """DCGAN sizes; image_size must match the data (16, 32 or 64)."""
+
+    image_size: int = 32
+    ngf: int = 64
+    ndf: int = 64
+
+
+class AdversarialTrainer(Trainer):
+    """Subclasses build ``generator`` and ``discriminator`` and set
+    ``d_loss(real_out, fake_out)``, ``g_loss(fake_out)`` and ``z_dim``."""
+
+    z_dim: int
+
+    def d_loss(self, real_out: Tensor, fake_out: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    def g_loss(self, fake_out: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    def extra_d_loss(self, real: Tensor, fake: Tensor) -> dict[str, Tensor]:
+        """Terms added to the discriminator loss (e.g. a gradient penalty)."""
+        return {}
+
+    def d_step(self, batch):
+        G, D = self.models["generator"], self.models["discriminator"]
+        real = batch[0]
+        with torch.no_grad(), self.autocast():
+            fake = G(self.noise(len(real), self.z_dim))
+        with self.autocast():
+            loss = self.d_loss(D(self.d_input(real)), D(self.d_input(fake)))
+        extra = self.extra_d_loss(real, fake)
+        total = loss + sum(extra.values())
+        self.optimize("loss_d", total, self.optimizers["discriminator"], D)
+        return {"loss_d": loss.detach(), **{k: v.detach() for k, v in extra.items()}}
+
+    def g_step(self):
+        G, D = self.models["generator"], self.models["discriminator"]
+        with self.autocast():
+            loss = self.g_loss(D(self.d_input(G(self.noise(self.config.batch_size, self.z_dim)))))
+        self.optimize("loss_g", loss, self.optimizers["generator"], G)
+        return {"loss_g": loss.detach()}
+
+    @torch.no_grad()
+    def sample(self, n: int, seed: int | None = None) -> Tensor:
+        """n samples from the generator (its EMA when enabled), in eval mode;
+        the same ``seed`` gives the same noise, so grids are comparable."""
+        gen = torch.Generator().manual_seed(self.config.seed + 12345 if seed is None else seed)
+        G = self.sampler()
+        was_training = G.training
+        G.eval()
+        out = G(torch.randn(n, self.z_dim, generator=gen).to(self.device)).float()
+        G.train(was_training)
+        return out
+
+    def save_samples(self, path: Path) -> Path:
+        if self.image_data:
+            return save_image_grid(self.sample(SAMPLE_COUNT), path)
+        return save_scatter(self.sample(16 * SAMPLE_COUNT), path)
+
+    # -- shared builders -----------------------------------------------------
+    @property
+    def image_data(self) -> bool:
+        return len(self.data_shape) == 3
+
+    def build_mlps(self, config: MLPFields, leaky_d: bool = True) -> None:
+        dim = self.data_shape[0]
+        self.models["generator"] = MLP(self.z_dim, dim, config.g_width, config.g_depth)
+        self.models["discriminator"] = MLP(dim, 1, config.d_width, config.d_depth, leaky=leaky_d)
+
+    def build_dcgan(self, config: DCGANFields, norm: str = "batch") -> None:
+        c, h, w = self.data_shape
+        if h != w or h != config.image_size:
+            raise ValueError(f"image_size is {config.image_size} but the images are {h}x{w}; "
+                             f"pad or resize the data to {config.image_size}")
+        self.models["generator"] = DCGANGenerator(config.image_size, c, self.z_dim, config.ngf)
+        self.models["discriminator"] = DCGANDiscriminator(config.image_size, c, config.ndf, norm)
+

@@ -1,0 +1,288 @@
+"""The training loop every GAN family shares. A family subclass builds its
+models and optimizers and says what one discriminator step and one generator
+step are; this class owns everything else (see DESIGN §5)."""
+import contextlib
+import dataclasses
+import json
+import signal
+import time
+from pathlib import Path
+
+import torch
+from torch import Tensor, nn
+
+from .checkpoint import load_checkpoint, save_checkpoint
+from .config import RESUMABLE_CHANGES, TrainConfig
+from .distributed import average_gradients, broadcast_module, init_distributed
+from .runlog import MetricLog, plot_losses
+from .sources import SamplerBatches, TensorBatches
+from .tricks import EMA, constant_d_steps, instance_noise_std
+
+
+class TrainingDiverged(FloatingPointError):
+    """A loss or gradient became NaN or infinite."""
+
+
+def resolve_device(name: str, local_rank: int = 0) -> torch.device:
+    """"auto" -> cuda:local_rank when CUDA is available, else cpu."""
+    if name == "auto":
+        return torch.device(f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {name!r} asked for, but CUDA is not available")
+    return device
+
+
+def data_shape_of(data) -> tuple[int, ...]:
+    """Per-example shape of a trainer's data (tensors, or a sampler)."""
+    if callable(data):
+        return tuple(data(1, torch.Generator().manual_seed(0)).shape[1:])
+    return tuple((data if isinstance(data, Tensor) else data[0]).shape[1:])
+
+
+class Trainer:
+    """Subclasses set ``family`` and ``config_class`` and implement ``build``
+    (models in ``self.models``, optimizers in ``self.optimizers``, the
+    generator under the name "generator"), ``d_step(batch) -> dict`` and
+    ``g_step() -> dict`` (losses as 0-dim tensors, applied through
+    :meth:`optimize`), and ``save_samples(path)``.
+
+    ``data`` is a tuple of CPU tensors with the examples on dim 0 (images,
+    labels, ...) or a callable ``sample(n, generator) -> Tensor`` (a mixture).
+    The run directory receives ``last.pt`` (checkpoint), ``metrics.csv``,
+    ``config.json``, ``samples/`` and ``losses.png``.
+    """
+
+    family = "base"
+    config_class = TrainConfig
+
+    def __init__(self, config: TrainConfig, data, run_dir, callbacks=()):
+        if not isinstance(config, self.config_class):
+            raise TypeError(f"{type(self).__name__} takes a {self.config_class.__name__}, "
+                            f"got {type(config).__name__}")
+        config.validate()
+        self.config, self.run_dir, self.callbacks = config, Path(run_dir), list(callbacks)
+        auto_type = "cuda" if config.device == "auto" and torch.cuda.is_available() else "cpu"
+        self.dist = init_distributed(torch.device(auto_type if config.device == "auto"
+                                                  else config.device).type)
+        self.device = resolve_device(config.device, self.dist.local_rank)
+        if config.amp == "fp16" and self.device.type != "cuda":
+            raise ValueError("amp='fp16' needs a CUDA device; use amp='bf16' on the CPU")
+        if config.deterministic:
+            torch.use_deterministic_algorithms(True)
+        torch.manual_seed(config.seed)  # identical initial weights on every rank
+        self.generator = torch.Generator().manual_seed(config.seed * 7919 + self.dist.rank + 1)
+        self.source = self._make_source(data)
+        self.data_shape = data_shape_of(data)
+        self.models: dict[str, nn.Module] = {}
+        self.optimizers: dict[str, torch.optim.Optimizer] = {}
+        self.d_steps = constant_d_steps(config.d_steps)
+        self.build()
+        for model in self.models.values():
+            model.to(self.device)
+            broadcast_module(model, self.dist.world)
+        self.ema = EMA(self.models["generator"], config.ema) if config.ema > 0 else None
+        self.scaler = torch.amp.GradScaler("cuda") if config.amp == "fp16" else None
+        self.step = 0
+
+    # -- what a family provides ------------------------------------------------
+    def build(self) -> None:
+        raise NotImplementedError
+
+    def d_step(self, batch: tuple[Tensor, ...]) -> dict[str, Tensor]:
+        raise NotImplementedError
+
+    def g_step(self) -> dict[str, Tensor]:
+        raise NotImplementedError
+
+    def save_samples(self, path: Path) -> Path:
+        raise NotImplementedError
+
+    # -- helpers for the families ----------------------------------------------
+    def _make_source(self, data):
+        c = self.config
+        if callable(data):
+            return SamplerBatches(data, c.batch_size, c.seed, self.dist.rank)
+        if isinstance(data, Tensor):
+            data = (data,)
+        return TensorBatches(tuple(data), c.batch_size, c.seed, self.dist.rank, self.dist.world)
+
+    def next_batch(self) -> tuple[Tensor, ...]:
+        return tuple(t.to(self.device, non_blocking=True) for t in self.source.next())
+
+    def noise(self, n: int, dim: int) -> Tensor:
+        """[n, dim] standard normal noise from the trainer's own generator."""
+        return torch.randn(n, dim, generator=self.generator).to(self.device)
+
+    def d_input(self, x: Tensor) -> Tensor:
+        """Adds the annealed instance noise to a discriminator input."""
+        c = self.config
+        std = instance_noise_std(c.instance_noise, self.step, c.noise_anneal_steps or c.steps)
+        if std == 0.0:
+            return x
+        return x + std * torch.randn(x.shape, generator=self.generator).to(x)
+
+    @property
+    def real_label(self) -> float:
+        return 1.0 - self.config.label_smoothing
+
+    def autocast(self):
+        if self.config.amp == "none":
+            return contextlib.nullcontext()
+        dtype = torch.bfloat16 if self.config.amp == "bf16" else torch.float16
+        return torch.autocast(self.device.type, dtype=dtype)
+
+    def sampler(self) -> nn.Module:
+        """The generator to sample from: its EMA when enabled."""
+        return self.ema.shadow if self.ema is not None else self.models["generator"]
+
+    def optimize(self, name: str, loss: Tensor, optimizer: torch.optim.Optimizer,
+                 module: nn.Module) -> None:
+        """Backward, gradient averaging across processes, NaN/inf checks of the
+        loss and of the gradients (before they touch the weights), step."""
+        self._check_finite(name, loss)
+        optimizer.zero_grad(set_to_none=True)
+        (self.scaler.scale(loss) if self.scaler else loss).backward()
+        params = [p for p in module.parameters() if p.grad is not None]
+        average_gradients(params, self.dist.world)
+        if self.scaler is not None:  # fp16: the scaler skips steps with inf gradients itself
+            self.scaler.step(optimizer)
+            self.scaler.update()
+            return
+        norms = torch._foreach_norm([p.grad for p in params])
+        self._check_finite(f"gradient of {name}", torch.stack(norms).sum() if norms else loss)
+        optimizer.step()
+
+    def _check_finite(self, name: str, value: Tensor) -> None:
+        if not torch.isfinite(value).all():
+            raise TrainingDiverged(f"training diverged at step {self.step + 1}: "
+                                   f"{name} = {value.float().sum().item()}")
+
+    # -- checkpoints -----------------------------------------------------------
+    def state_dict(self) -> dict:
+        rng = {"torch": torch.get_rng_state(), "generator": self.generator.get_state()}
+        if torch.cuda.is_available():
+            rng["cuda"] = torch.cuda.get_rng_state_all()
+        return {"family": self.family, "config": dataclasses.asdict(self.config),
+                "step": self.step, "rng": rng, "data": self.source.state_dict(),
+                "models": {k: m.state_dict() for k, m in self.models.items()},
+                "optimizers": {k: o.state_dict() for k, o in self.optimizers.items()},
+                "ema": self.ema.state_dict() if self.ema else None,
+                "scaler": self.scaler.state_dict() if self.scaler else None}
+
+    def save(self, path: Path | None = None) -> Path | None:
+        """Writes the checkpoint (rank 0 only) to ``path`` or run_dir/last.pt."""
+        if not self.dist.is_main:
+            return None
+        return save_checkpoint(path or self.run_dir / "last.pt", self.state_dict())
+
+    def load(self, path) -> None:
+        """Restores a checkpoint of the same family and config (up to
+        RESUMABLE_CHANGES) so training continues exactly where it stopped."""
+        ckpt = load_checkpoint(path)
+        if ckpt.get("family") != self.family:
+            raise ValueError(f"{path} is a {ckpt.get('family')!r} checkpoint, not {self.family!r}")
+        ours = dataclasses.asdict(self.config)
+        changed = sorted(k for k in ours if k not in RESUMABLE_CHANGES
+                         and ckpt["config"].get(k) != ours[k])
+        if changed:
+            diffs = ", ".join(f"{k}: {ckpt['config'].get(k)!r} -> {ours[k]!r}" for k in changed)
+            raise ValueError(f"cannot resume {path} with a different configuration ({diffs})")
+        for k, m in self.models.items():
+            m.load_state_dict(ckpt["models"][k])
+        for k, o in self.optimizers.items():
+            o.load_state_dict(ckpt["optimizers"][k])
+        if self.ema is not None:
+            self.ema.load_state_dict(ckpt["ema"])
+        if self.scaler is not None:
+            self.scaler.load_state_dict(ckpt["scaler"])
+        self.step = ckpt["step"]
+        self.source.load_state_dict(ckpt["data"])
+        torch.set_rng_state(ckpt["rng"]["torch"])
+        self.generator.set_state(ckpt["rng"]["generator"])
+        if "cuda" in ckpt["rng"] and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(ckpt["rng"]["cuda"])
+
+    # -- the loop --------------------------------------------------------------
+    def fit(self, resume: bool = True) -> dict:
+        """Trains up to ``config.steps`` generator steps, resuming from
+        run_dir/last.pt when it exists and ``resume``. Returns the last losses."""
+        c, main = self.config, self.dist.is_main
+        last = self.run_dir / "last.pt"
+        resumed = resume and last.exists()
+        if resumed:
+            self.load(last)
+        if main:
+            (self.run_dir / "samples").mkdir(parents=True, exist_ok=True)
+            (self.run_dir / "config.json").write_text(json.dumps(
+                {"family": self.family, **dataclasses.asdict(c)}, indent=2) + "\n")
+        log = MetricLog(self.run_dir, self.step if resumed else None) if main else None
+        from tqdm.auto import tqdm
+        bar = tqdm(total=c.steps, initial=self.step, disable=not (c.progress and main),
+                   desc=self.family, dynamic_ncols=True)
+        start, values = time.perf_counter(), {}
+        try:
+            with _sigint_flag() as interrupted:
+                while self.step < c.steps and not interrupted():
+                    values = self._train_step()
+                    self._after_step(values, log, bar, start)
+        except TrainingDiverged as exc:
+            saved = self.save()  # weights are still finite: the check precedes every update
+            raise TrainingDiverged(f"{exc}; saved the last finite state to {saved}") from None
+        finally:
+            bar.close()
+        self.save()
+        if main:
+            if interrupted():
+                print(f"interrupted at step {self.step}: checkpoint saved to {last}")
+            log.close()
+            plot_losses(self.run_dir / "metrics.csv", self.run_dir / "losses.png")
+            self.save_samples(self.run_dir / "samples" / "final.png")
+        return {"step": self.step, **{k: v.item() for k, v in values.items()}}
+
+    def _train_step(self) -> dict[str, Tensor]:
+        d_values = {}
+        for _ in range(self.d_steps(self.step)):
+            d_values = self.d_step(self.next_batch())
+        g_values = self.g_step()
+        if self.ema is not None:
+            self.ema.update(self.models["generator"])
+        self.step += 1
+        return {**d_values, **g_values}
+
+    def _after_step(self, values: dict, log, bar, start: float) -> None:
+        c, s = self.config, self.step
+        for cb in self.callbacks:
+            cb(self, values)
+        if log is not None and (s % c.log_every == 0 or s == c.steps):
+            row = {k: v.item() for k, v in values.items()}
+            log.log(s, {**row, "seconds": time.perf_counter() - start})
+            bar.set_postfix({k: f"{v:.4f}" for k, v in row.items()}, refresh=False)
+        bar.update(1)
+        if self.dist.is_main and c.sample_every and s % c.sample_every == 0:
+            self.save_samples(self.run_dir / "samples" / f"step_{s:07d}.png")
+        if c.checkpoint_every and s % c.checkpoint_every == 0:
+            self.save()
+
+
+@contextlib.contextmanager
+def _sigint_flag():
+    """Turns the first Ctrl-C into a flag the loop checks between steps (so the
+    checkpoint it then saves resumes exactly); a second Ctrl-C interrupts."""
+    hit = []
+
+    def handler(signum, frame):
+        if hit:
+            raise KeyboardInterrupt
+        hit.append(signum)
+        print("\nCtrl-C: finishing this step and saving a checkpoint (again to abort)")
+
+    try:
+        previous = signal.signal(signal.SIGINT, handler)
+    except ValueError:  # not the main thread: leave Ctrl-C alone
+        yield lambda: False
+        return
+    try:
+        yield lambda: bool(hit)
+    finally:
+        signal.signal(signal.SIGINT, previous)

@@ -1,0 +1,47 @@
+"""The original GAN (Goodfellow et al. 2014) with MLPs."""
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+
+from .. import losses
+from .adversarial import AdversarialTrainer, MLPFields
+from .config import TrainConfig
+
+
+@dataclass
+class GANConfig(MLPFields, TrainConfig):
+    """Defaults follow PacGAN's 2-D experiments (Adam 1e-4, beta1 0.5, batch 100)."""
+
+    batch_size: int = 100
+    loss: Literal["nonsaturating", "minimax"] = "nonsaturating"
+    z_dim: int = 2
+    lr: float = 1e-4
+    beta1: float = 0.5
+    beta2: float = 0.999
+
+
+class GANTrainer(AdversarialTrainer):
+    """MLP generator and discriminator (logits; the sigmoid is in the loss),
+    minimax or non-saturating generator loss, ``d_steps`` (k) discriminator
+    steps per generator step, any [N, D] data or a 2-D mixture sampler."""
+
+    family = "gan"
+    config_class = GANConfig
+
+    def build(self) -> None:
+        c = self.config
+        if len(self.data_shape) != 1:
+            raise ValueError(f"GANTrainer takes vectors [N, D]; got examples of shape "
+                             f"{list(self.data_shape)} (use DCGANTrainer for images)")
+        self.z_dim = c.z_dim
+        self.build_mlps(c)
+        for name, model in self.models.items():
+            self.optimizers[name] = torch.optim.Adam(model.parameters(), c.lr, (c.beta1, c.beta2))
+        self._g_loss = losses.G_LOSSES[c.loss]
+
+    def d_loss(self, real_out, fake_out):
+        return losses.d_loss_bce(real_out, fake_out, self.real_label)
+
+    def g_loss(self, fake_out):
+        return self._g_loss(fake_out)
