@@ -16,7 +16,7 @@ pr_module = importlib.import_module("pygan.metrics.precision_recall")
 
 RING = torch.tensor([[math.cos(2 * math.pi * i / 8), math.sin(2 * math.pi * i / 8)]
                      for i in range(8)])
-GRID = torch.tensor([[x, y] for x in (-4.0, -2.0, 0.0, 2.0, 4.0) for y in (-4.0, -2.0, 0.0, 2.0, 4.0)])
+GRID = torch.cartesian_prod(*[torch.tensor([-4.0, -2.0, 0.0, 2.0, 4.0])] * 2)
 
 
 # ---- mode_stats -------------------------------------------------------------
@@ -39,7 +39,7 @@ def test_samples_off_every_mode_score_zero_and_infinite_kl():
 
 def test_known_mix_with_low_quality_samples():
     off = torch.tensor([[0.0, 0.0]]).repeat(4, 1)  # the ring's centre: 1 from every mode
-    samples = torch.cat([RING[0].repeat(3, 1), RING[1].repeat(1, 1), off])
+    samples = torch.cat([RING[0].repeat(3, 1), RING[1:2], off])
     stats = mode_stats(samples, RING, std=0.01)
     # Only the 4 HQ samples count: q = (3/4, 1/4) over 8 modes.
     expected = 0.75 * math.log(0.75 * 8) + 0.25 * math.log(0.25 * 8)

@@ -210,7 +210,7 @@ def test_families_refuse_the_wrong_data(tmp_path):
     with pytest.raises(ValueError, match="GANTrainer takes vectors"):
         GANTrainer(GANConfig(**QUIET, batch_size=16), images(), tmp_path)
     with pytest.raises(ValueError, match="DCGANTrainer takes images"):
-        DCGANTrainer(DCGANConfig(**QUIET), (torch.randn(100, 2),), tmp_path)
+        DCGANTrainer(DCGANConfig(**QUIET, batch_size=16), (torch.randn(100, 2),), tmp_path)
     with pytest.raises(ValueError, match="batch_size 128 is larger than"):
         DCGANTrainer(DCGANConfig(**QUIET, image_size=16), images(), tmp_path)
 
