@@ -1,11 +1,20 @@
-"""The `pygan` command."""
+"""The `pygan` command: train a GAN family, sample from a run, evaluate it,
+and train the feature classifier the image metrics use."""
 import argparse
+import json
+import os
 import sys
+from pathlib import Path
 
 import torch
 
 from . import __version__
 from .ops import has_kernel
+from .trainers import TRAINERS
+from .trainers.config import add_config_arguments, config_from_args
+
+MIXTURE_EVAL_SAMPLES = 2500  # PacGAN's protocol
+IMAGE_EVAL_SAMPLES = 10000
 
 
 def info(_args) -> int:
@@ -17,11 +26,97 @@ def info(_args) -> int:
     return 0
 
 
-def demo(args) -> int:
-    from .demo import wgan_ring
+def load_data(name: str, split: str, image_size: int | None, channels: int | None = None):
+    """(data for a trainer, the Mixture or None): a mixture's sampler for
+    "ring"/"grid", else a tuple holding the image tensor [N, C, S, S]."""
+    from .data import MIXTURES, load_images, mixture
 
-    wgan_ring(steps=args.steps, n_critic=args.n_critic, batch=args.batch, lr=args.lr,
-              clip=args.clip, seed=args.seed)
+    if name in MIXTURES:
+        m = mixture(name)
+        return m.sample, m
+    return (load_images(name, split, size=image_size, channels=channels).images,), None
+
+
+def train(args) -> int:
+    cls = TRAINERS[args.family]
+    config = config_from_args(cls.config_class, args)
+    data, _ = load_data(args.data, "train", getattr(config, "image_size", None))
+    trainer = cls(config, data, args.out, meta={"data": args.data})
+    result = trainer.fit(resume=not args.restart)
+    print(json.dumps(result))
+    print(f"run directory: {args.out} (last.pt, metrics.csv, samples/, losses.png)")
+    return 0
+
+
+def sample(args) -> int:
+    from .trainers.runlog import save_image_grid, save_scatter
+    from .trainers.runs import open_run
+
+    trainer = open_run(args.run_dir, args.device)
+    out = trainer.sample(args.n, seed=args.seed)
+    if out.dim() == 4:
+        save_image_grid(out, args.out)
+    else:
+        _, m = load_data(trainer.meta.get("data", ""), "train", None) \
+            if trainer.meta.get("data") in ("ring", "grid") else (None, None)
+        save_scatter(out, args.out, None if m is None else m.centers)
+    print(f"wrote {args.n} samples from {args.run_dir} (step {trainer.step}) to {args.out}")
+    return 0
+
+
+def default_classifier_path(data: str, image_shape) -> Path:
+    """Where `pygan classifier train` caches the feature network of a data set."""
+    cache = Path(os.environ.get("PYGAN_CACHE", "~/.cache/pygan")).expanduser()
+    tag = Path(data).name or "data"
+    return cache / f"classifier-{tag}-{'x'.join(map(str, image_shape))}.pt"
+
+
+def evaluate(args) -> int:
+    from .metrics import evaluate_images, mode_stats
+    from .trainers.runs import open_run
+
+    trainer = open_run(args.run_dir, args.device)
+    data = trainer.meta.get("data")
+    if data is None:
+        raise ValueError(f"{args.run_dir} does not record its data set; was it made by pygan train?")
+    shape = tuple(trainer.data_shape)
+    if len(shape) == 1:
+        _, m = load_data(data, "train", None)
+        if m is None:
+            raise ValueError(f"evaluation of vector data needs a mixture (ring, grid), got {data}")
+        result = mode_stats(trainer.sample(args.n or MIXTURE_EVAL_SAMPLES).cpu(), m.centers, m.std)
+    else:
+        real = load_data(data, "test", shape[-1], shape[0])[0][0][:args.n or IMAGE_EVAL_SAMPLES]
+        classifier = Path(args.classifier) if args.classifier else default_classifier_path(data, shape)
+        result = evaluate_images(trainer.sample(len(real)).cpu(), real, classifier)
+    result = {"step": trainer.step, "data": data, **result}
+    (Path(args.run_dir) / "eval.json").write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+def classifier_train(args) -> int:
+    from .data import load_images
+    from .metrics.classifier import extract_features, save_classifier, train_classifier
+
+    train_set = load_images(args.data, "train", size=args.image_size)
+    test_set = load_images(args.data, "test", size=args.image_size)
+    if train_set.labels is None:
+        raise ValueError(f"{args.data} has no labels; the feature classifier needs classes")
+    torch.manual_seed(args.seed)
+    model = train_classifier(train_set.images, train_set.labels, epochs=args.epochs,
+                             seed=args.seed)
+    with torch.no_grad():
+        model.eval()
+        pred = torch.cat([model(x).argmax(1) for x in test_set.images.split(500)])
+    accuracy = (pred == test_set.labels).float().mean().item()
+    shape = tuple(train_set.images.shape[1:])
+    out = Path(args.out) if args.out else default_classifier_path(args.data, shape)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    save_classifier(model, out, {"data": args.data, "image_shape": list(shape),
+                                 "test_accuracy": accuracy})
+    del extract_features  # imported to fail early if the metrics package is incomplete
+    print(f"test accuracy {accuracy:.4f}; wrote {out}")
     return 0
 
 
@@ -30,14 +125,43 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"pygan {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("info", help="versions and compiled kernels").set_defaults(run=info)
-    p = sub.add_parser("demo", help="short WGAN run on the 8-mode ring (ClippedRMSprop)")
-    p.add_argument("--steps", type=int, default=1500, help="generator steps")
-    p.add_argument("--n-critic", type=int, default=5, help="critic steps per generator step")
-    p.add_argument("--batch", type=int, default=256)
-    p.add_argument("--lr", type=float, default=5e-5)
-    p.add_argument("--clip", type=float, default=0.01, help="critic weight clip value")
+
+    p_train = sub.add_parser("train", help="train a GAN family")
+    families = p_train.add_subparsers(dest="family", required=True)
+    for name, cls in TRAINERS.items():
+        p = families.add_parser(name, help=cls.__doc__.splitlines()[0])
+        p.add_argument("--data", required=True,
+                       help="ring, grid, digits, fashion-mnist, or a directory (IDX files or images)")
+        p.add_argument("--out", required=True, help="run directory")
+        p.add_argument("--restart", action="store_true",
+                       help="start over even if the run directory holds a checkpoint")
+        add_config_arguments(p, cls.config_class)
+        p.set_defaults(run=train)
+
+    p = sub.add_parser("sample", help="sample from a run's generator")
+    p.add_argument("run_dir")
+    p.add_argument("-n", type=int, default=64)
+    p.add_argument("--out", required=True, help="PNG file")
+    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--device", default="cpu")
+    p.set_defaults(run=sample)
+
+    p = sub.add_parser("eval", help="evaluate a run (mode coverage, or FD/KID/precision/recall)")
+    p.add_argument("run_dir")
+    p.add_argument("-n", type=int, default=0, help="samples (default: 2500 points, 10000 images)")
+    p.add_argument("--classifier", help="feature classifier file (default: the cached one)")
+    p.add_argument("--device", default="cpu")
+    p.set_defaults(run=evaluate)
+
+    p_cls = sub.add_parser("classifier", help="the feature classifier of the image metrics")
+    cls_sub = p_cls.add_subparsers(dest="action", required=True)
+    p = cls_sub.add_parser("train", help="train it on a labelled data set and cache it")
+    p.add_argument("--data", required=True)
+    p.add_argument("--image-size", type=int, default=None, help="pad/resize images to this size")
+    p.add_argument("--epochs", type=int, default=5)
     p.add_argument("--seed", type=int, default=0)
-    p.set_defaults(run=demo)
+    p.add_argument("--out", help="file to write (default: under $PYGAN_CACHE or ~/.cache/pygan)")
+    p.set_defaults(run=classifier_train)
     return parser
 
 
@@ -45,7 +169,7 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)
-    except (ValueError, FloatingPointError) as exc:
+    except (ValueError, OSError, FloatingPointError) as exc:
         print(f"pygan {args.command}: {exc}", file=sys.stderr)
         return 2
 

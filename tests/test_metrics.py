@@ -67,7 +67,7 @@ def test_pacgan_grid_protocol_on_true_samples():
 
 @pytest.mark.parametrize("samples, centers, std, match", [
     (torch.zeros(2), RING, 0.1, "samples must be a 2-D"),
-    (torch.zeros(4, 3), RING, 0.1, "samples and centers must have the same last dimension, got 3 and 2"),
+    (torch.zeros(4, 3), RING, 0.1, "samples and centers must have the same last dim.*3 and 2"),
     (torch.zeros(0, 2), RING, 0.1, "samples needs at least 1 row"),
     (torch.zeros(4, 2), [[0.0, 0.0]], 0.1, "centers must be a 2-D tensor.*got list"),
     (torch.zeros(4, 2), RING, 0.0, "std must be positive and finite, got 0.0"),
@@ -234,7 +234,8 @@ def test_feature_metrics_reject_bad_inputs(fn, names):
     nan = good.clone()
     nan[3, 1] = float("nan")
     cases = [((torch.randn(10), good), f"{names[0]} must be a 2-D tensor"),
-             ((good, torch.randn(10, 5)), f"{names[0]} and {names[1]} must have the same last dimension, got 4 and 5"),
+             ((good, torch.randn(10, 5)),
+              f"{names[0]} and {names[1]} must have the same last dimension, got 4 and 5"),
              ((good, good[:1]), f"{names[1]} needs at least 2 row"),
              ((good, nan), f"{names[1]} contains NaN or inf")]
     for args, match in cases:

@@ -69,14 +69,16 @@ class AdversarialTrainer(Trainer):
         return {"loss_g": loss.detach()}
 
     @torch.no_grad()
-    def sample(self, n: int, seed: int | None = None) -> Tensor:
-        """n samples from the generator (its EMA when enabled), in eval mode;
-        the same ``seed`` gives the same noise, so grids are comparable."""
+    def sample(self, n: int, seed: int | None = None, chunk: int = 500) -> Tensor:
+        """[n, ...] float32 samples on the trainer's device from the generator
+        (its EMA when enabled) in eval mode, ``chunk`` at a time; the same
+        ``seed`` gives the same noise, so grids are comparable across steps."""
         gen = torch.Generator().manual_seed(self.config.seed + 12345 if seed is None else seed)
+        z = torch.randn(n, self.z_dim, generator=gen)
         G = self.sampler()
         was_training = G.training
         G.eval()
-        out = G(torch.randn(n, self.z_dim, generator=gen).to(self.device)).float()
+        out = torch.cat([G(part.to(self.device)).float() for part in z.split(chunk)])
         G.train(was_training)
         return out
 

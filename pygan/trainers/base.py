@@ -49,6 +49,7 @@ class Trainer:
 
     ``data`` is a tuple of CPU tensors with the examples on dim 0 (images,
     labels, ...) or a callable ``sample(n, generator) -> Tensor`` (a mixture).
+    ``meta`` (e.g. the data set's name) is stored with every checkpoint.
     The run directory receives ``last.pt`` (checkpoint), ``metrics.csv``,
     ``config.json``, ``samples/`` and ``losses.png``.
     """
@@ -56,12 +57,13 @@ class Trainer:
     family = "base"
     config_class = TrainConfig
 
-    def __init__(self, config: TrainConfig, data, run_dir, callbacks=()):
+    def __init__(self, config: TrainConfig, data, run_dir, callbacks=(), meta: dict | None = None):
         if not isinstance(config, self.config_class):
             raise TypeError(f"{type(self).__name__} takes a {self.config_class.__name__}, "
                             f"got {type(config).__name__}")
         config.validate()
         self.config, self.run_dir, self.callbacks = config, Path(run_dir), list(callbacks)
+        self.meta = dict(meta or {})
         auto_type = "cuda" if config.device == "auto" and torch.cuda.is_available() else "cpu"
         self.dist = init_distributed(torch.device(auto_type if config.device == "auto"
                                                   else config.device).type)
@@ -164,7 +166,8 @@ class Trainer:
         if torch.cuda.is_available():
             rng["cuda"] = torch.cuda.get_rng_state_all()
         return {"family": self.family, "config": dataclasses.asdict(self.config),
-                "step": self.step, "rng": rng, "data": self.source.state_dict(),
+                "meta": self.meta, "data_shape": list(self.data_shape), "step": self.step,
+                "rng": rng, "data": self.source.state_dict(),
                 "models": {k: m.state_dict() for k, m in self.models.items()},
                 "optimizers": {k: o.state_dict() for k, o in self.optimizers.items()},
                 "ema": self.ema.state_dict() if self.ema else None,
@@ -176,9 +179,11 @@ class Trainer:
             return None
         return save_checkpoint(path or self.run_dir / "last.pt", self.state_dict())
 
-    def load(self, path) -> None:
-        """Restores a checkpoint of the same family and config (up to
-        RESUMABLE_CHANGES) so training continues exactly where it stopped."""
+    def load(self, path, resume: bool = True) -> None:
+        """Restores a checkpoint of the same family. With ``resume`` (and a
+        config equal up to RESUMABLE_CHANGES) everything is restored so
+        training continues exactly where it stopped; without, only the
+        models and the EMA (for sampling and evaluation)."""
         ckpt = load_checkpoint(path)
         if ckpt.get("family") != self.family:
             raise ValueError(f"{path} is a {ckpt.get('family')!r} checkpoint, not {self.family!r}")
@@ -190,13 +195,15 @@ class Trainer:
             raise ValueError(f"cannot resume {path} with a different configuration ({diffs})")
         for k, m in self.models.items():
             m.load_state_dict(ckpt["models"][k])
-        for k, o in self.optimizers.items():
-            o.load_state_dict(ckpt["optimizers"][k])
         if self.ema is not None:
             self.ema.load_state_dict(ckpt["ema"])
+        self.step = ckpt["step"]
+        if not resume:
+            return
+        for k, o in self.optimizers.items():
+            o.load_state_dict(ckpt["optimizers"][k])
         if self.scaler is not None:
             self.scaler.load_state_dict(ckpt["scaler"])
-        self.step = ckpt["step"]
         self.source.load_state_dict(ckpt["data"])
         torch.set_rng_state(ckpt["rng"]["torch"])
         self.generator.set_state(ckpt["rng"]["generator"])
@@ -215,7 +222,8 @@ class Trainer:
         if main:
             (self.run_dir / "samples").mkdir(parents=True, exist_ok=True)
             (self.run_dir / "config.json").write_text(json.dumps(
-                {"family": self.family, **dataclasses.asdict(c)}, indent=2) + "\n")
+                {"family": self.family, "meta": self.meta, **dataclasses.asdict(c)},
+                indent=2) + "\n")
         log = MetricLog(self.run_dir, self.step if resumed else None) if main else None
         from tqdm.auto import tqdm
         bar = tqdm(total=c.steps, initial=self.step, disable=not (c.progress and main),

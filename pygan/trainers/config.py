@@ -1,4 +1,5 @@
 """Trainer configuration: dataclasses whose fields become the CLI's flags."""
+import argparse
 from dataclasses import dataclass, fields
 from typing import Literal, get_args, get_origin
 
@@ -47,3 +48,25 @@ class TrainConfig:
 # loudly it runs, not what it computes.
 RESUMABLE_CHANGES = {"steps", "log_every", "sample_every", "checkpoint_every", "progress",
                      "device"}
+
+
+def add_config_arguments(parser, config_class) -> None:
+    """One --flag per dataclass field (underscores become dashes): ints,
+    floats and strings typed, Literals as choices, bools as --x/--no-x."""
+    for f in fields(config_class):
+        flag, default = "--" + f.name.replace("_", "-"), f.default
+        if f.type is bool:
+            parser.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction,
+                                default=default)
+        elif get_origin(f.type) is Literal:
+            parser.add_argument(flag, dest=f.name, choices=get_args(f.type), default=default,
+                                help=f"(default: {default})")
+        else:
+            parser.add_argument(flag, dest=f.name, type=type(default), default=default,
+                                help=f"(default: {default})")
+
+
+def config_from_args(config_class, args):
+    """The config_class instance the parsed --flags describe."""
+    return config_class(**{f.name: getattr(args, f.name) for f in fields(config_class)})
+

@@ -22,7 +22,9 @@ class DCGANConfig(DCGANFields, TrainConfig):
 
 
 class DCGANTrainer(AdversarialTrainer):
-    """Transposed-conv generator with BatchNorm+ReLU and Tanh output; strided
+    """DCGAN: convolutional generator and discriminator for images.
+
+    Transposed-conv generator with BatchNorm+ReLU and Tanh output; strided
     conv discriminator with LeakyReLU; non-saturating loss. Images
     [N, C, S, S] in [-1, 1] with S = image_size (pad 28 to 32)."""
 

@@ -22,9 +22,11 @@ class GANConfig(MLPFields, TrainConfig):
 
 
 class GANTrainer(AdversarialTrainer):
-    """MLP generator and discriminator (logits; the sigmoid is in the loss),
-    minimax or non-saturating generator loss, ``d_steps`` (k) discriminator
-    steps per generator step, any [N, D] data or a 2-D mixture sampler."""
+    """The original GAN: MLPs, minimax or non-saturating loss, k D-steps.
+
+    The discriminator outputs logits (the sigmoid is in the loss); ``d_steps``
+    (k) discriminator steps precede each generator step. Data: vectors [N, D]
+    or a 2-D mixture sampler."""
 
     family = "gan"
     config_class = GANConfig

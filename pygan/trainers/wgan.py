@@ -36,6 +36,11 @@ class WGANConfig(MLPFields, DCGANFields, TrainConfig):
 
 
 class WGANTrainer(AdversarialTrainer):
+    """WGAN: a critic without sigmoid, weight clipping or a gradient penalty.
+
+    Critic loss E[D(G(z))] - E[D(x)]; clipping uses ClippedRMSprop and the
+    paper's critic schedule, the gradient penalty Adam and n_critic steps."""
+
     family = "wgan"
     config_class = WGANConfig
 

@@ -1,0 +1,25 @@
+"""Reopening a finished (or interrupted) run for sampling and evaluation."""
+from pathlib import Path
+
+import torch
+
+from .base import Trainer
+from .checkpoint import load_checkpoint
+
+
+def open_run(run_dir, device: str = "cpu") -> Trainer:
+    """The trainer of ``run_dir/last.pt`` with its models and EMA restored,
+    on ``device``; its data source is a placeholder of the recorded shape."""
+    from . import TRAINERS
+
+    path = Path(run_dir) / "last.pt"
+    ckpt = load_checkpoint(path)
+    family = ckpt.get("family")
+    if family not in TRAINERS:
+        raise ValueError(f"{path} holds an unknown family {family!r}; known: {sorted(TRAINERS)}")
+    cls = TRAINERS[family]
+    config = cls.config_class(**{**ckpt["config"], "device": device, "progress": False})
+    shape = tuple(ckpt["data_shape"])
+    trainer = cls(config, lambda n, gen: torch.zeros(n, *shape), run_dir, meta=ckpt["meta"])
+    trainer.load(path, resume=False)
+    return trainer
