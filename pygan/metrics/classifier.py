@@ -2,14 +2,13 @@
 trained on the real data (Inception weights cannot be downloaded here), and
 evaluate_images, which scores generated images in its feature space."""
 import json
-import os
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
 import torch
 from torch import Tensor, nn
 
+from ..serialization import load_tagged, save_tagged
 from .frechet import frechet_distance, kid
 from .precision_recall import precision_recall
 
@@ -150,17 +149,8 @@ def save_classifier(model: FeatureClassifier, path, meta: dict) -> None:
     except (TypeError, ValueError) as exc:
         raise ValueError(f"save_classifier: meta must be JSON-serialisable ({exc})") from None
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-    payload = {"format": _FORMAT, "version": _VERSION, "config": model.config,
-               "state_dict": state, "meta": meta}
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(payload, f)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    save_tagged(path, _FORMAT, _VERSION, {"config": model.config, "state_dict": state,
+                                          "meta": meta})
 
 
 def load_classifier(path) -> tuple[FeatureClassifier, dict]:
@@ -170,19 +160,8 @@ def load_classifier(path) -> tuple[FeatureClassifier, dict]:
     when path does not exist, ValueError naming the path when the file is not
     a complete pygan classifier file.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no classifier file at {path}; make one with "
-                                f"`pygan classifier train --data ...`")
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises many types for torn or foreign files
-        raise ValueError(f"{path} is not a readable pygan classifier file: {exc}") from None
-    if not isinstance(payload, dict) or payload.get("format") != _FORMAT:
-        raise ValueError(f"{path} is not a pygan classifier file (no '{_FORMAT}' marker)")
-    if payload.get("version") != _VERSION:
-        raise ValueError(f"{path}: classifier file version {payload.get('version')!r}, "
-                         f"this pygan reads version {_VERSION}")
+    payload = load_tagged(path, _FORMAT, _VERSION, "classifier file",
+                          "; make one with `pygan classifier train --data ...`")
     try:
         model = FeatureClassifier(**payload["config"])
         model.load_state_dict(payload["state_dict"])

@@ -4,20 +4,23 @@ from torch import Tensor, nn
 
 class MLP(nn.Sequential):
     """``depth`` hidden layers of ``width`` units with ReLU (or LeakyReLU(0.2)
-    when ``leaky``), then a linear output: [B, d_in] -> [B, d_out].
+    when ``leaky``), each after a BatchNorm1d when ``batchnorm``, then a
+    linear output: [B, d_in] -> [B, d_out]. PacGAN's 2-D generator uses
+    BatchNorm; it is what lets a short run place samples tightly on the modes.
 
     A discriminator built from it outputs logits (or critic scores); the
     sigmoid lives in the losses, which is where it is numerically safe.
     """
 
     def __init__(self, d_in: int, d_out: int, width: int = 128, depth: int = 2,
-                 leaky: bool = False):
+                 leaky: bool = False, batchnorm: bool = False):
         for name, value in (("d_in", d_in), ("d_out", d_out), ("width", width), ("depth", depth)):
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"MLP: {name} must be a positive int, got {value!r}")
         layers, d = [], d_in
         for _ in range(depth):
-            layers += [nn.Linear(d, width), nn.LeakyReLU(0.2) if leaky else nn.ReLU()]
+            layers += [nn.Linear(d, width), *([nn.BatchNorm1d(width)] if batchnorm else []),
+                       nn.LeakyReLU(0.2) if leaky else nn.ReLU()]
             d = width
         super().__init__(*layers, nn.Linear(d, d_out))
         self.d_in = d_in

@@ -20,6 +20,7 @@ class MLPFields:
 
     g_width: int = 400
     g_depth: int = 4
+    g_batchnorm: bool = True
     d_width: int = 200
     d_depth: int = 3
 
@@ -94,7 +95,8 @@ class AdversarialTrainer(Trainer):
 
     def build_mlps(self, config: MLPFields, leaky_d: bool = True) -> None:
         dim = self.data_shape[0]
-        self.models["generator"] = MLP(self.z_dim, dim, config.g_width, config.g_depth)
+        self.models["generator"] = MLP(self.z_dim, dim, config.g_width, config.g_depth,
+                                       batchnorm=config.g_batchnorm)
         self.models["discriminator"] = MLP(dim, 1, config.d_width, config.d_depth, leaky=leaky_d)
 
     def build_dcgan(self, config: DCGANFields, norm: str = "batch") -> None:
