@@ -17,8 +17,8 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 CONFIGS = {  # name: (trainer, config overrides, generator steps)
-    "GAN (non-saturating)": ("gan", {}, 5000),
-    "GAN + instance noise 0.1": ("gan", {"instance_noise": 0.1}, 5000),
+    "GAN (non-saturating)": ("gan", {}, 10000),
+    "GAN + instance noise 0.1": ("gan", {"instance_noise": 0.1}, 10000),
     "WGAN (clip 0.01)": ("wgan", {}, 3000),
     "WGAN-GP": ("wgan", {"gradient_penalty": True}, 3000),
 }
