@@ -213,6 +213,10 @@ def test_families_refuse_the_wrong_data(tmp_path):
         GANTrainer(GANConfig(**QUIET, batch_size=16), images(), tmp_path)
     with pytest.raises(ValueError, match="DCGANTrainer takes images"):
         DCGANTrainer(DCGANConfig(**QUIET, batch_size=16), (torch.randn(100, 2),), tmp_path)
+    with pytest.raises(ValueError, match="data must be a tensor or a tuple of tensors"):
+        GANTrainer(GANConfig(**QUIET), ["not", "tensors"], tmp_path)
+    with pytest.raises(ValueError, match="sample: n must be a positive int"):
+        make("gan", tmp_path).sample(0)
     with pytest.raises(ValueError, match="batch_size 128 is larger than"):
         DCGANTrainer(DCGANConfig(**QUIET, image_size=16), images(), tmp_path)
 

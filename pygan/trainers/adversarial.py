@@ -74,6 +74,8 @@ class AdversarialTrainer(Trainer):
         """[n, ...] float32 samples on the trainer's device from the generator
         (its EMA when enabled) in eval mode, ``chunk`` at a time; the same
         ``seed`` gives the same noise, so grids are comparable across steps."""
+        if not isinstance(n, int) or n < 1:
+            raise ValueError(f"sample: n must be a positive int, got {n!r}")
         gen = torch.Generator().manual_seed(self.config.seed + 12345 if seed is None else seed)
         z = torch.randn(n, self.z_dim, generator=gen)
         G = self.sampler()

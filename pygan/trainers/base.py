@@ -4,6 +4,7 @@ step are; this class owns everything else (see DESIGN §5)."""
 import contextlib
 import dataclasses
 import json
+import os
 import signal
 import time
 from pathlib import Path
@@ -64,10 +65,8 @@ class Trainer:
         config.validate()
         self.config, self.run_dir, self.callbacks = config, Path(run_dir), list(callbacks)
         self.meta = dict(meta or {})
-        auto_type = "cuda" if config.device == "auto" and torch.cuda.is_available() else "cpu"
-        self.dist = init_distributed(torch.device(auto_type if config.device == "auto"
-                                                  else config.device).type)
-        self.device = resolve_device(config.device, self.dist.local_rank)
+        self.device = resolve_device(config.device, int(os.environ.get("LOCAL_RANK", "0")))
+        self.dist = init_distributed(self.device.type)
         if config.amp == "fp16" and self.device.type != "cuda":
             raise ValueError("amp='fp16' needs a CUDA device; use amp='bf16' on the CPU")
         if config.deterministic:
@@ -107,6 +106,11 @@ class Trainer:
             return SamplerBatches(data, c.batch_size, c.seed, self.dist.rank)
         if isinstance(data, Tensor):
             data = (data,)
+        if not (isinstance(data, (tuple, list)) and data
+                and all(isinstance(t, Tensor) and t.dim() >= 1 for t in data)):
+            raise ValueError("data must be a tensor or a tuple of tensors with the examples on "
+                             "dim 0, or a callable sample(n, generator) -> Tensor; got "
+                             f"{type(data).__name__}")
         return TensorBatches(tuple(data), c.batch_size, c.seed, self.dist.rank, self.dist.world)
 
     def next_batch(self) -> tuple[Tensor, ...]:
