@@ -3,7 +3,7 @@ Fréchet distance, KID and precision/recall against the test set, in the
 feature space of pygan's classifier; beside the same metrics for real
 training images (the floor a perfect generator would reach).
 
-    python bench/quality/images.py [--steps 2000] [--ngf 32] [--data fashion-mnist]
+    python bench/quality/images.py [--steps 2000] [--wgan-steps 500] [--ngf 32]
 
 Writes bench/quality/images.md and images.json, and grids under
 bench/quality/grids/.
@@ -26,7 +26,9 @@ HERE = Path(__file__).resolve().parent
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default="fashion-mnist")
-    parser.add_argument("--steps", type=int, default=2000, help="generator steps per run")
+    parser.add_argument("--steps", type=int, default=2000, help="DCGAN generator steps")
+    parser.add_argument("--wgan-steps", type=int, default=500,
+                        help="WGAN generator steps (each takes 5 critic steps, 100 early on)")
     parser.add_argument("--ngf", type=int, default=32, help="generator/critic width")
     parser.add_argument("--classifier-epochs", type=int, default=3)
     parser.add_argument("--samples", type=int, default=5000)
@@ -43,11 +45,12 @@ def main():
     half = len(train.images) // 2
     results = {"real train (held-out half)": evaluate_images(
         train.images[half:half + len(test)], test, classifier)}
-    common = dict(steps=args.steps, image_size=32, ngf=args.ngf, ndf=args.ngf, progress=False,
+    common = dict(image_size=32, ngf=args.ngf, ndf=args.ngf, progress=False,
                   sample_every=0, checkpoint_every=500, log_every=100)
-    runs = {"DCGAN": (DCGANTrainer, DCGANConfig(**common, batch_size=64)),
-            "WGAN (clip)": (WGANTrainer, WGANConfig(**common, batch_size=64)),
-            "WGAN-GP": (WGANTrainer, WGANConfig(**common, batch_size=64, gradient_penalty=True))}
+    wgan = dict(common, steps=args.wgan_steps, batch_size=64)
+    runs = {"DCGAN": (DCGANTrainer, DCGANConfig(**common, steps=args.steps, batch_size=64)),
+            "WGAN (clip)": (WGANTrainer, WGANConfig(**wgan)),
+            "WGAN-GP": (WGANTrainer, WGANConfig(**wgan, gradient_penalty=True))}
     seconds = {}
     for name, (cls, config) in runs.items():
         slug = name.lower().replace(" ", "-").replace("(", "").replace(")", "")
@@ -59,7 +62,8 @@ def main():
         shutil.copy(out / slug / "samples" / "final.png", grids / f"{slug}.png")
     (HERE / "images.json").write_text(json.dumps(results, indent=1) + "\n")
     lines = [f"# {args.data}: DCGAN and WGAN, 32x32\n",
-             f"Command: `python bench/quality/images.py --steps {args.steps} --ngf {args.ngf}` "
+             f"Command: `python bench/quality/images.py --steps {args.steps} --wgan-steps "
+             f"{args.wgan_steps} --ngf {args.ngf}` "
              f"(2 CPU cores). Generators trained on the first half of the training set; "
              f"{len(test)} generated images scored against {len(test)} test images in the "
              f"feature space of pygan's classifier ({classifier.name}, "
