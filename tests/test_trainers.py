@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time
 
 import pytest
 import torch
@@ -242,7 +243,7 @@ def test_ddp_two_processes_on_gloo(tmp_path):
     script = tmp_path / "train.py"
     script.write_text(SCRIPT)
     run = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc-per-node=2",
-                          "--master-port=29531", str(script), str(tmp_path), "3"],
+                          "--standalone", str(script), str(tmp_path), "3"],
                          capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr[-3000:]
     w0, w1 = torch.load(tmp_path / "weights-0.pt"), torch.load(tmp_path / "weights-1.pt")
@@ -256,8 +257,10 @@ def test_ctrl_c_saves_and_exits_cleanly(tmp_path):
     proc = subprocess.Popen([sys.executable, str(script), str(tmp_path), "1000000"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert proc.stdout.readline().strip() == "ready"
-    while not (tmp_path / "metrics.csv").exists():
-        pass
+    deadline = time.monotonic() + 120
+    while not (tmp_path / "metrics.csv").exists():  # training has started
+        assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read()[-2000:]
+        time.sleep(0.05)
     os.kill(proc.pid, signal.SIGINT)
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 0, err[-2000:]
