@@ -6,7 +6,9 @@ captured modes, % high-quality samples and the reverse KL.
 
 Writes bench/quality/mixtures.json and mixtures.md (means over seeds beside
 PacGAN's published rows). Each worker runs one training at a time on one
-thread; --scale multiplies every configuration's step count.
+thread; --scale multiplies every configuration's step count. Runs already
+recorded in mixtures.json are kept and not repeated, so more seeds can be
+added later.
 """
 import argparse
 import json
@@ -83,7 +85,10 @@ def main():
     jobs = [(name, data, seed, max(1, int(CONFIGS[name][2] * args.scale)))
             for name in args.configs for data in ("ring", "grid") for seed in range(args.seeds)]
     out_json = HERE / "mixtures.json"
-    results = []
+    # Results already in mixtures.json are kept, and their runs not repeated.
+    results = json.loads(out_json.read_text()) if out_json.exists() else []
+    done = {(r["config"], r["data"], r["seed"], r["steps"]) for r in results}
+    jobs = [job for job in jobs if job not in done]
     with mp.get_context("spawn").Pool(args.workers) as pool:
         for r in pool.imap_unordered(run_one, jobs):
             results.append(r)
@@ -93,7 +98,8 @@ def main():
             out_json.write_text(json.dumps(results, indent=1) + "\n")
     (HERE / "mixtures.md").write_text(
         "# Mode coverage on the 2-D mixtures\n\nCommand: `python bench/quality/mixtures.py "
-        f"--seeds {args.seeds} --scale {args.scale}` (2 CPU cores, one thread per run).\n"
+        f"--seeds {args.seeds} --scale {args.scale}` (2 CPU cores, one thread per run), "
+        "adding to the runs already in mixtures.json; the seeds column counts each row's.\n"
         "2500 samples per trained generator; a sample is high quality within 3 std of its "
         "nearest mode; mean ± std over seeds.\n\n" + table(results) + "\n")
 
