@@ -49,6 +49,7 @@ def train(args) -> int:
 
 
 def sample(args) -> int:
+    from .data import MIXTURES, mixture
     from .trainers.runlog import save_image_grid, save_scatter
     from .trainers.runs import open_run
 
@@ -57,9 +58,8 @@ def sample(args) -> int:
     if out.dim() == 4:
         save_image_grid(out, args.out)
     else:
-        _, m = load_data(trainer.meta.get("data", ""), "train", None) \
-            if trainer.meta.get("data") in ("ring", "grid") else (None, None)
-        save_scatter(out, args.out, None if m is None else m.centers)
+        data = trainer.meta.get("data")
+        save_scatter(out, args.out, mixture(data).centers if data in MIXTURES else None)
     print(f"wrote {args.n} samples from {args.run_dir} (step {trainer.step}) to {args.out}")
     return 0
 
@@ -97,7 +97,7 @@ def evaluate(args) -> int:
 
 def classifier_train(args) -> int:
     from .data import load_images
-    from .metrics.classifier import extract_features, save_classifier, train_classifier
+    from .metrics.classifier import save_classifier, train_classifier
 
     train_set = load_images(args.data, "train", size=args.image_size)
     test_set = load_images(args.data, "test", size=args.image_size)
@@ -115,7 +115,6 @@ def classifier_train(args) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     save_classifier(model, out, {"data": args.data, "image_shape": list(shape),
                                  "test_accuracy": accuracy})
-    del extract_features  # imported to fail early if the metrics package is incomplete
     print(f"test accuracy {accuracy:.4f}; wrote {out}")
     return 0
 
