@@ -109,3 +109,25 @@ class AdversarialTrainer(Trainer):
         self.models["generator"] = DCGANGenerator(config.image_size, c, self.z_dim, config.ngf)
         self.models["discriminator"] = DCGANDiscriminator(config.image_size, c, config.ndf, norm)
 
+
+class BCETrainer(AdversarialTrainer):
+    """GAN and DCGAN: the discriminator's logits through the BCE loss (with
+    one-sided label smoothing), the generator's minimax or non-saturating
+    loss (``config.loss``), Adam(lr, (beta1, beta2)) on both networks.
+    Subclasses build the two models in ``build_models``."""
+
+    def build_models(self) -> None:
+        raise NotImplementedError
+
+    def build(self) -> None:
+        c = self.config
+        self.z_dim = c.z_dim
+        self.build_models()
+        for name, model in self.models.items():
+            self.optimizers[name] = torch.optim.Adam(model.parameters(), c.lr, (c.beta1, c.beta2))
+
+    def d_loss(self, real_out, fake_out):
+        return losses.d_loss_bce(real_out, fake_out, self.real_label)
+
+    def g_loss(self, fake_out):
+        return losses.G_LOSSES[self.config.loss](fake_out)

@@ -2,10 +2,7 @@
 from dataclasses import dataclass
 from typing import Literal
 
-import torch
-
-from .. import losses
-from .adversarial import AdversarialTrainer, DCGANFields
+from .adversarial import BCETrainer, DCGANFields
 from .config import TrainConfig
 
 
@@ -21,7 +18,7 @@ class DCGANConfig(DCGANFields, TrainConfig):
     beta2: float = 0.999
 
 
-class DCGANTrainer(AdversarialTrainer):
+class DCGANTrainer(BCETrainer):
     """DCGAN: convolutional generator and discriminator for images.
 
     Transposed-conv generator with BatchNorm+ReLU and Tanh output; strided
@@ -31,19 +28,8 @@ class DCGANTrainer(AdversarialTrainer):
     family = "dcgan"
     config_class = DCGANConfig
 
-    def build(self) -> None:
-        c = self.config
+    def build_models(self) -> None:
         if len(self.data_shape) != 3:
             raise ValueError(f"DCGANTrainer takes images [N, C, H, W]; got examples of shape "
                              f"{list(self.data_shape)}")
-        self.z_dim = c.z_dim
-        self.build_dcgan(c)
-        for name, model in self.models.items():
-            self.optimizers[name] = torch.optim.Adam(model.parameters(), c.lr, (c.beta1, c.beta2))
-        self._g_loss = losses.G_LOSSES[c.loss]
-
-    def d_loss(self, real_out, fake_out):
-        return losses.d_loss_bce(real_out, fake_out, self.real_label)
-
-    def g_loss(self, fake_out):
-        return self._g_loss(fake_out)
+        self.build_dcgan(self.config)

@@ -19,7 +19,6 @@ from torch._utils import _flatten_dense_tensors, _unflatten_dense_tensors
 class DistInfo:
     rank: int = 0
     world: int = 1
-    local_rank: int = 0
 
     @property
     def is_main(self) -> bool:
@@ -34,7 +33,7 @@ def init_distributed(device_type: str) -> DistInfo:
         return DistInfo()
     if not dist.is_initialized():
         dist.init_process_group("nccl" if device_type == "cuda" else "gloo")
-    return DistInfo(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", 0)))
+    return DistInfo(dist.get_rank(), dist.get_world_size())
 
 
 def average_gradients(params: list[nn.Parameter], world: int) -> None:

@@ -2,10 +2,7 @@
 from dataclasses import dataclass
 from typing import Literal
 
-import torch
-
-from .. import losses
-from .adversarial import AdversarialTrainer, MLPFields
+from .adversarial import BCETrainer, MLPFields
 from .config import TrainConfig
 
 
@@ -21,7 +18,7 @@ class GANConfig(MLPFields, TrainConfig):
     beta2: float = 0.999
 
 
-class GANTrainer(AdversarialTrainer):
+class GANTrainer(BCETrainer):
     """The original GAN: MLPs, minimax or non-saturating loss, k D-steps.
 
     The discriminator outputs logits (the sigmoid is in the loss); ``d_steps``
@@ -31,19 +28,8 @@ class GANTrainer(AdversarialTrainer):
     family = "gan"
     config_class = GANConfig
 
-    def build(self) -> None:
-        c = self.config
+    def build_models(self) -> None:
         if len(self.data_shape) != 1:
             raise ValueError(f"GANTrainer takes vectors [N, D]; got examples of shape "
                              f"{list(self.data_shape)} (use DCGANTrainer for images)")
-        self.z_dim = c.z_dim
-        self.build_mlps(c)
-        for name, model in self.models.items():
-            self.optimizers[name] = torch.optim.Adam(model.parameters(), c.lr, (c.beta1, c.beta2))
-        self._g_loss = losses.G_LOSSES[c.loss]
-
-    def d_loss(self, real_out, fake_out):
-        return losses.d_loss_bce(real_out, fake_out, self.real_label)
-
-    def g_loss(self, fake_out):
-        return self._g_loss(fake_out)
+        self.build_mlps(self.config)
