@@ -11,9 +11,12 @@ import time
 import pytest
 import torch
 
+from pygan.models import MLP, DCGANDiscriminator, DCGANGenerator
 from pygan.trainers import (DCGANConfig, DCGANTrainer, GANConfig, GANTrainer, TrainingDiverged,
                             WGANConfig, WGANTrainer)
 from pygan.trainers.checkpoint import load_checkpoint, save_checkpoint
+from pygan.trainers.runlog import save_image_grid, save_scatter
+from pygan.trainers.sources import TensorBatches
 from pygan.trainers.tricks import EMA, instance_noise_std, wgan_d_steps
 
 QUIET = dict(progress=False, log_every=2, sample_every=0, checkpoint_every=0)
@@ -267,3 +270,25 @@ def test_ctrl_c_saves_and_exits_cleanly(tmp_path):
     assert "interrupted at step" in out
     step = load_checkpoint(tmp_path / "last.pt")["step"]
     assert 0 < step < 1000000
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: save_image_grid(torch.zeros(2, 2, 8, 8), "x.png"),
+     r"images must have shape \[N, 1 or 3, H, W\]"),
+    (lambda: save_scatter(torch.zeros(5, 3), "x.png"), r"points must have shape \[N, 2\]"),
+    (lambda: TensorBatches((torch.zeros(4), torch.zeros(5)), 2, 0),
+     "tensors must have the same length"),
+    (lambda: MLP(2, 0), "d_out must be a positive int"),
+    (lambda: DCGANGenerator(28), "image_size must be one of"),
+    (lambda: DCGANDiscriminator(32, norm="spectral"), "norm must be 'batch', 'layer' or 'none'"),
+])
+def test_helpers_reject_bad_input(call, message, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ValueError, match=message):
+        call()
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the no-CUDA message")
+def test_cuda_device_without_cuda_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="device 'cuda' asked for, but CUDA is not available"):
+        make("gan", tmp_path, device="cuda")
