@@ -26,22 +26,11 @@ def info(_args) -> int:
     return 0
 
 
-def load_data(name: str, split: str, image_size: int | None, channels: int | None = None):
-    """(data for a trainer, the Mixture or None): a mixture's sampler for
-    "ring"/"grid", else a tuple holding the image tensor [N, C, S, S]."""
-    from .data import MIXTURES, load_images, mixture
-
-    if name in MIXTURES:
-        m = mixture(name)
-        return m.sample, m
-    return (load_images(name, split, size=image_size, channels=channels).images,), None
-
-
 def train(args) -> int:
     cls = TRAINERS[args.family]
     config = config_from_args(cls.config_class, args)
-    data, _ = load_data(args.data, "train", getattr(config, "image_size", None))
-    trainer = cls(config, data, args.out, meta={"data": args.data})
+    data, meta = cls.data_from_args(args, config)
+    trainer = cls(config, data, args.out, meta=meta)
     result = trainer.fit(resume=not args.restart)
     print(json.dumps(result))
     print(f"run directory: {args.out} (last.pt, metrics.csv, samples/, losses.png)")
@@ -72,6 +61,7 @@ def default_classifier_path(data: str, image_shape) -> Path:
 
 
 def evaluate(args) -> int:
+    from .data import load_named
     from .metrics import evaluate_images, mode_stats
     from .trainers.runs import open_run
 
@@ -81,12 +71,12 @@ def evaluate(args) -> int:
         raise ValueError(f"{args.run_dir} does not record its data set; was it made by pygan train?")
     shape = tuple(trainer.data_shape)
     if len(shape) == 1:
-        _, m = load_data(data, "train", None)
+        _, m = load_named(data, "train", None)
         if m is None:
             raise ValueError(f"evaluation of vector data needs a mixture (ring, grid), got {data}")
         result = mode_stats(trainer.sample(args.n or MIXTURE_EVAL_SAMPLES).cpu(), m.centers, m.std)
     else:
-        real = load_data(data, "test", shape[-1], shape[0])[0][0][:args.n or IMAGE_EVAL_SAMPLES]
+        real = load_named(data, "test", shape[-1], shape[0])[0][0][:args.n or IMAGE_EVAL_SAMPLES]
         classifier = Path(args.classifier) if args.classifier else default_classifier_path(data, shape)
         result = evaluate_images(trainer.sample(len(real)).cpu(), real, classifier)
     result = {"step": trainer.step, "data": data, **result}
@@ -129,8 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
     families = p_train.add_subparsers(dest="family", required=True)
     for name, cls in TRAINERS.items():
         p = families.add_parser(name, help=cls.__doc__.splitlines()[0])
-        p.add_argument("--data", required=True,
-                       help="ring, grid, digits, fashion-mnist, or a directory (IDX files or images)")
+        cls.add_data_arguments(p)
         p.add_argument("--out", required=True, help="run directory")
         p.add_argument("--restart", action="store_true",
                        help="start over even if the run directory holds a checkpoint")

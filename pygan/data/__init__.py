@@ -6,8 +6,19 @@ from .images import (IMAGE_EXTENSIONS, ImageSet, load_digits, load_image_folder,
                      pad_to, resize)
 from .mixtures import MIXTURES, Mixture, grid, mixture, ring
 
+
+def load_named(name: str, split: str, image_size: int | None, channels: int | None = None):
+    """A data set as the ``pygan`` command's ``--data`` names it, for the
+    image and 2-D families: (a mixture's ``sample`` function, the Mixture) for
+    "ring"/"grid", else ((images [N, C, S, S],), None) via ``load_images``."""
+    if name in MIXTURES:
+        m = mixture(name)
+        return m.sample, m
+    return (load_images(name, split, size=image_size, channels=channels).images,), None
+
+
 __all__ = [
     "FASHION_MNIST_DIR", "IMAGE_EXTENSIONS", "MIXTURES", "ImageSet", "Mixture", "grid",
-    "load_digits", "load_image_folder", "load_images", "load_mnist_like", "mixture", "pad_to",
-    "read_idx", "resize", "ring",
+    "load_digits", "load_image_folder", "load_images", "load_mnist_like", "load_named",
+    "mixture", "pad_to", "read_idx", "resize", "ring",
 ]

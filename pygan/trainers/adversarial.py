@@ -40,6 +40,18 @@ class AdversarialTrainer(Trainer):
 
     z_dim: int
 
+    @classmethod
+    def add_data_arguments(cls, parser) -> None:
+        parser.add_argument("--data", required=True, help="ring, grid, digits, fashion-mnist, "
+                            "or a directory (IDX files or images)")
+
+    @classmethod
+    def data_from_args(cls, args, config):
+        from ..data import load_named
+
+        data, _ = load_named(args.data, "train", getattr(config, "image_size", None))
+        return data, {"data": args.data}
+
     def d_loss(self, real_out: Tensor, fake_out: Tensor) -> Tensor:
         raise NotImplementedError
 

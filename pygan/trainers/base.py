@@ -99,6 +99,17 @@ class Trainer:
     def save_samples(self, path: Path) -> Path:
         raise NotImplementedError
 
+    # -- how the `pygan train <family>` command builds a trainer ----------------
+    @classmethod
+    def add_data_arguments(cls, parser) -> None:
+        """Adds the flags that say where the family's data comes from."""
+        raise NotImplementedError
+
+    @classmethod
+    def data_from_args(cls, args, config) -> tuple[object, dict]:
+        """(data for ``__init__``, meta to record) from the parsed flags."""
+        raise NotImplementedError
+
     # -- helpers for the families ----------------------------------------------
     def _make_source(self, data):
         c = self.config
