@@ -247,7 +247,7 @@ class Trainer:
         try:
             with _sigint_flag() as interrupted:
                 while self.step < c.steps and not interrupted():
-                    values = self._train_step()
+                    values = self.train_step()
                     self._after_step(values, log, bar, start)
         except TrainingDiverged as exc:
             saved = self.save()  # weights are still finite: the check precedes every update
@@ -263,7 +263,9 @@ class Trainer:
             self.save_samples(self.run_dir / "samples" / "final.png")
         return {"step": self.step, **{k: v.item() for k, v in values.items()}}
 
-    def _train_step(self) -> dict[str, Tensor]:
+    def train_step(self) -> dict[str, Tensor]:
+        """One generator step and the discriminator steps before it; families
+        whose step is not a D/G pair (e.g. a classifier) override this."""
         d_values = {}
         for _ in range(self.d_steps(self.step)):
             d_values = self.d_step(self.next_batch())
