@@ -19,4 +19,25 @@ TORCH_LIBRARY(pygan, m) {
       "Tensor(c!)[] momentum_buffers, Tensor(d!)[] grad_avgs, float lr, float alpha, "
       "float eps, float weight_decay, float momentum, bool centered, bool maximize, "
       "float? clip) -> ()");
+
+  // ConvTranspose2d (groups 1, dilation 1), then BatchNorm2d when normalize
+  // (batch statistics when training, else running_mean/var), then the
+  // activation (relu, leaky_relu with slope, tanh, none). Returns the output,
+  // the convolution's output y kept for the backward (empty when not
+  // normalising) and the mean and biased variance used. Functional: the
+  // caller updates the running statistics from mean and var (autograd
+  // formulas can only be registered for ops that mutate nothing).
+  m.def(
+      "conv_transpose_bn_act(Tensor input, Tensor weight, Tensor? bias, Tensor? bn_weight, "
+      "Tensor? bn_bias, Tensor? running_mean, Tensor? running_var, int[2] stride, "
+      "int[2] padding, int[2] output_padding, bool normalize, bool training, float eps, "
+      "str activation, float slope) -> (Tensor out, Tensor y, Tensor mean, Tensor var)");
+  // Gradients for (input, weight, bias) as output_mask asks, and for
+  // (bn_weight, bn_bias) when normalising; the rest come back empty.
+  m.def(
+      "conv_transpose_bn_act_backward(Tensor grad_out, Tensor input, Tensor weight, "
+      "Tensor? bn_weight, Tensor out, Tensor y, Tensor mean, Tensor var, int[2] stride, "
+      "int[2] padding, int[2] output_padding, bool normalize, bool training, float eps, "
+      "str activation, float slope, bool[3] output_mask) -> (Tensor grad_input, "
+      "Tensor grad_weight, Tensor grad_bias, Tensor grad_bn_weight, Tensor grad_bn_bias)");
 }

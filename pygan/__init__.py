@@ -7,7 +7,7 @@ Importing pygan loads its operator library (``pygan._C``), which registers the
 import torch  # noqa: F401  (torch's libraries must be loaded before pygan._C)
 
 from . import _C  # noqa: F401  (registers torch.ops.pygan.*)
-from . import data, losses, metrics, models, ops, optim, trainers
+from . import data, losses, metrics, models, nn, ops, optim, trainers
 from ._version import __version__
 
-__all__ = ["data", "losses", "metrics", "models", "ops", "optim", "trainers", "__version__"]
+__all__ = ["data", "losses", "metrics", "models", "nn", "ops", "optim", "trainers", "__version__"]

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "../rmsprop_clip_args.h"
+#include "vectorize.h"
 
 namespace pygan {
 namespace {
@@ -21,15 +22,6 @@ struct Chunk {
   int64_t begin;
   int64_t end;
 };
-
-// With SSE2 vectors the update is compute-bound (sqrt, div) on 2 cores; an
-// AVX2+FMA clone, picked when the library loads on CPUs that have it, brings
-// it to the memory bandwidth (see bench/results).
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define PYGAN_CPU_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
-#else
-#define PYGAN_CPU_CLONES
-#endif
 
 // One chunk, one pass: the loop body is branch-free for fixed flags, so the
 // compiler vectorizes it (see -fno-math-errno in setup.py).

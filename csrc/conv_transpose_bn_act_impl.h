@@ -1,0 +1,188 @@
+// pygan::conv_transpose_bn_act and its backward, shared by the CPU kernel and
+// the CUDA binding: argument checks (the same words on both backends), the
+// transposed convolution through ATen (oneDNN / cuDNN GEMMs), and the calls
+// into a backend's fused batch-norm + activation passes.
+//
+// A backend provides two functions (see csrc/cpu and csrc/cuda):
+//   forward_pass(y, out, gamma, beta, mean, var, p):  out = act(bn(y)); in
+//     training mode it first writes the batch mean and biased variance of y
+//     into mean/var, in eval mode it reads the running statistics from them.
+//   backward_pass(grad_out, out, y, gamma, mean, var, p, dy, dgamma, dbeta):
+//     dy = dL/dy, and dgamma/dbeta when normalising.
+#pragma once
+
+#include <ATen/ATen.h>
+
+#include <array>
+#include <optional>
+#include <string>
+#include <tuple>
+
+#include "common/bn_act.h"
+
+namespace pygan {
+
+struct BNActParams {
+  bool normalize;
+  bool training;
+  double eps;
+  Act act;
+  double slope;
+};
+
+inline Act parse_activation(const std::string& name) {
+  if (name == "relu") return Act::kRelu;
+  if (name == "leaky_relu") return Act::kLeakyRelu;
+  if (name == "tanh") return Act::kTanh;
+  if (name == "none") return Act::kNone;
+  TORCH_CHECK(false, "conv_transpose_bn_act: activation must be relu, leaky_relu, tanh or none, ",
+              "got '", name, "'");
+}
+
+// Statistics and BN parameters are float32 for half/bfloat16 activations.
+inline at::ScalarType bn_stats_dtype(at::ScalarType t) {
+  return at::isReducedFloatingType(t) ? at::kFloat : t;
+}
+
+inline void check_vector(const char* name, const std::optional<at::Tensor>& t, int64_t c,
+                         const at::Tensor& input) {
+  if (!t.has_value()) return;
+  TORCH_CHECK(t->dim() == 1 && t->size(0) == c, "conv_transpose_bn_act: ", name,
+              " must have shape [", c, "] (out_channels), got ", t->sizes());
+  TORCH_CHECK(t->device() == input.device(), "conv_transpose_bn_act: ", name, " is on ",
+              t->device(), " but input is on ", input.device());
+  const auto want = bn_stats_dtype(input.scalar_type());
+  TORCH_CHECK(t->scalar_type() == want, "conv_transpose_bn_act: ", name, " has dtype ",
+              t->scalar_type(), ", expected ", want, " for ", input.scalar_type(), " input");
+}
+
+inline void check_pair(const char* name, at::IntArrayRef v, int64_t min) {
+  TORCH_CHECK(v.size() == 2 && v[0] >= min && v[1] >= min, "conv_transpose_bn_act: ", name,
+              " must be two integers >= ", min, ", got ", v);
+}
+
+inline BNActParams check_forward_args(
+    const at::Tensor& input, const at::Tensor& weight, const std::optional<at::Tensor>& bias,
+    const std::optional<at::Tensor>& bn_weight, const std::optional<at::Tensor>& bn_bias,
+    const std::optional<at::Tensor>& running_mean, const std::optional<at::Tensor>& running_var,
+    at::IntArrayRef stride, at::IntArrayRef padding, at::IntArrayRef output_padding,
+    bool normalize, bool training, double eps, const std::string& activation, double slope) {
+  TORCH_CHECK(input.dim() == 4, "conv_transpose_bn_act: input must be 4-D [N, C_in, H, W], got ",
+              input.sizes());
+  TORCH_CHECK(input.size(0) >= 1, "conv_transpose_bn_act: input has an empty batch");
+  TORCH_CHECK(weight.dim() == 4, "conv_transpose_bn_act: weight must be 4-D [C_in, C_out, kH, kW] "
+              "(ConvTranspose2d layout), got ", weight.sizes());
+  TORCH_CHECK(weight.size(0) == input.size(1), "conv_transpose_bn_act: weight is for ",
+              weight.size(0), " input channels but input has ", input.size(1));
+  TORCH_CHECK(weight.device() == input.device(), "conv_transpose_bn_act: weight is on ",
+              weight.device(), " but input is on ", input.device());
+  TORCH_CHECK(weight.scalar_type() == input.scalar_type(), "conv_transpose_bn_act: weight has "
+              "dtype ", weight.scalar_type(), " but input has ", input.scalar_type());
+  TORCH_CHECK(at::isFloatingType(input.scalar_type()), "conv_transpose_bn_act: input must be "
+              "floating point, got ", input.scalar_type());
+  check_pair("stride", stride, 1);
+  check_pair("padding", padding, 0);
+  check_pair("output_padding", output_padding, 0);
+  TORCH_CHECK(output_padding[0] < stride[0] && output_padding[1] < stride[1],
+              "conv_transpose_bn_act: output_padding ", output_padding,
+              " must be smaller than stride ", stride);
+  const int64_t c = weight.size(1);
+  if (bias.has_value()) {
+    TORCH_CHECK(bias->dim() == 1 && bias->size(0) == c, "conv_transpose_bn_act: bias must have "
+                "shape [", c, "], got ", bias->sizes());
+    TORCH_CHECK(bias->device() == input.device() && bias->scalar_type() == input.scalar_type(),
+                "conv_transpose_bn_act: bias must match input's device and dtype, got ",
+                bias->device(), " ", bias->scalar_type());
+  }
+  TORCH_CHECK(normalize || !(bn_weight || bn_bias || running_mean || running_var),
+              "conv_transpose_bn_act: bn_weight, bn_bias, running_mean and running_var must be "
+              "None when normalize is False");
+  TORCH_CHECK(bn_weight.has_value() == bn_bias.has_value(), "conv_transpose_bn_act: bn_weight "
+              "and bn_bias must be given together (BatchNorm2d affine) or both be None");
+  TORCH_CHECK(running_mean.has_value() == running_var.has_value(), "conv_transpose_bn_act: "
+              "running_mean and running_var must be given together or both be None");
+  TORCH_CHECK(!normalize || training || running_mean.has_value(), "conv_transpose_bn_act: eval "
+              "mode (training=False) normalises with running_mean and running_var; got None");
+  check_vector("bn_weight", bn_weight, c, input);
+  check_vector("bn_bias", bn_bias, c, input);
+  check_vector("running_mean", running_mean, c, input);
+  check_vector("running_var", running_var, c, input);
+  TORCH_CHECK(eps > 0, "conv_transpose_bn_act: eps must be > 0, got ", eps);
+  const Act act = parse_activation(activation);
+  TORCH_CHECK(act != Act::kLeakyRelu || slope > 0, "conv_transpose_bn_act: slope must be > 0 "
+              "for leaky_relu (use relu for 0), got ", slope);
+  return {normalize, training, eps, act, slope};
+}
+
+inline std::vector<int64_t> dilation_one() { return {1, 1}; }
+
+// Returns (out, y, mean, var): y is the convolution's output, kept for the
+// backward (empty when not normalising); mean/var the statistics used.
+template <typename ForwardPass>
+std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> conv_transpose_bn_act_forward(
+    const at::Tensor& input, const at::Tensor& weight, const std::optional<at::Tensor>& bias,
+    const std::optional<at::Tensor>& bn_weight, const std::optional<at::Tensor>& bn_bias,
+    const std::optional<at::Tensor>& running_mean, const std::optional<at::Tensor>& running_var,
+    at::IntArrayRef stride, at::IntArrayRef padding, at::IntArrayRef output_padding,
+    bool normalize, bool training, double eps, const std::string& activation, double slope,
+    ForwardPass forward_pass) {
+  const BNActParams p =
+      check_forward_args(input, weight, bias, bn_weight, bn_bias, running_mean, running_var,
+                         stride, padding, output_padding, normalize, training, eps, activation,
+                         slope);
+  at::Tensor y = at::convolution(input.contiguous(), weight, bias, stride, padding,
+                                 dilation_one(), /*transposed=*/true, output_padding, 1)
+                     .contiguous();
+  const int64_t c = weight.size(1);
+  TORCH_CHECK(!(normalize && training) || y.numel() > c, "conv_transpose_bn_act: batch norm in "
+              "training mode needs more than one value per channel, got output of shape ",
+              y.sizes());
+  const auto stats_options = input.options().dtype(bn_stats_dtype(input.scalar_type()));
+  if (!normalize) {  // act in place: y itself is not needed by the backward
+    at::Tensor none = at::empty({0}, stats_options);
+    forward_pass(y, y, bn_weight, bn_bias, none, none, p);
+    return {y, at::empty({0}, input.options()), none, none.clone()};
+  }
+  at::Tensor mean = training ? at::empty({c}, stats_options) : running_mean->clone();
+  at::Tensor var = training ? at::empty({c}, stats_options) : running_var->clone();
+  at::Tensor out = at::empty_like(y);
+  forward_pass(y, out, bn_weight, bn_bias, mean, var, p);
+  return {out, y, mean, var};
+}
+
+template <typename BackwardPass>
+std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor>
+conv_transpose_bn_act_backward(
+    const at::Tensor& grad_out, const at::Tensor& input, const at::Tensor& weight,
+    const std::optional<at::Tensor>& bn_weight, const at::Tensor& out, const at::Tensor& y,
+    const at::Tensor& mean, const at::Tensor& var, at::IntArrayRef stride,
+    at::IntArrayRef padding, at::IntArrayRef output_padding, bool normalize, bool training,
+    double eps, const std::string& activation, double slope, std::array<bool, 3> output_mask,
+    BackwardPass backward_pass) {
+  const BNActParams p = {normalize, training, eps, parse_activation(activation), slope};
+  TORCH_CHECK(grad_out.sizes() == out.sizes(), "conv_transpose_bn_act_backward: grad_out has "
+              "shape ", grad_out.sizes(), " but out has ", out.sizes());
+  TORCH_CHECK(grad_out.device() == out.device() && grad_out.scalar_type() == out.scalar_type(),
+              "conv_transpose_bn_act_backward: grad_out must match out's device and dtype");
+  TORCH_CHECK(!normalize || (y.sizes() == out.sizes() && mean.numel() == out.size(1) &&
+                             var.numel() == out.size(1)),
+              "conv_transpose_bn_act_backward: y, mean and var must be the forward's outputs");
+  const int64_t c = out.size(1);
+  const auto stats_options = out.options().dtype(bn_stats_dtype(out.scalar_type()));
+  at::Tensor dy = at::empty_like(out);
+  at::Tensor dgamma = at::empty({normalize ? c : 0}, stats_options);
+  at::Tensor dbeta = at::empty({normalize ? c : 0}, stats_options);
+  backward_pass(grad_out.contiguous(), out, y, bn_weight, mean, var, p, dy, dgamma, dbeta);
+  std::vector<int64_t> bias_sizes = {c};
+  auto [grad_input, grad_weight, grad_bias] = at::convolution_backward(
+      dy, input.contiguous(), weight, output_mask[2] ? at::OptionalIntArrayRef(bias_sizes)
+                                                     : at::OptionalIntArrayRef(),
+      stride, padding, dilation_one(), /*transposed=*/true, output_padding, 1, output_mask);
+  const auto undefined_as_empty = [&](const at::Tensor& t) {
+    return t.defined() ? t : at::empty({0}, out.options());
+  };
+  return {undefined_as_empty(grad_input), undefined_as_empty(grad_weight),
+          undefined_as_empty(grad_bias), dgamma, dbeta};
+}
+
+}  // namespace pygan

@@ -1,0 +1,93 @@
+"""``ConvTransposeBNAct``: ``Sequential(ConvTranspose2d, BatchNorm2d, act)``
+whose forward runs the fused ``pygan.ops.conv_transpose_bn_act``."""
+import torch
+from torch import Tensor, nn
+
+from ..ops import conv_transpose_bn_act, has_kernel
+from ..ops.conv_transpose_bn_act import ACTIVATIONS
+
+_ACT_MODULES = {"relu": lambda slope: nn.ReLU(inplace=True),
+                "leaky_relu": lambda slope: nn.LeakyReLU(slope, inplace=True),
+                "tanh": lambda slope: nn.Tanh()}
+_KERNEL_DTYPES = {"cpu": (torch.float32, torch.float64),
+                  "cuda": (torch.float32, torch.float64, torch.float16, torch.bfloat16)}
+
+
+class ConvTransposeBNAct(nn.Sequential):
+    """A transposed convolution, batch norm (``norm``) and an activation.
+
+    It *is* the ``nn.Sequential`` of ``ConvTranspose2d`` (index 0),
+    ``BatchNorm2d`` (index 1, when ``norm``) and the activation module, so
+    ``state_dict`` keys (``0.weight``, ``1.running_mean``, ...), printing,
+    ``.train()``/``.eval()`` and weight loading are those of the unfused
+    stack. With ``fused`` (default) the forward is one
+    ``conv_transpose_bn_act`` call; BatchNorm2d's semantics are kept
+    (momentum None = cumulative average, ``track_running_stats``,
+    ``num_batches_tracked``). Tensors the op has no kernel for (e.g. bfloat16
+    on the CPU) take the unfused path.
+
+    Input [N, in_channels, H, W] -> output [N, out_channels, H', W'] with
+    H' = (H - 1) * stride - 2 * padding + kernel_size + output_padding.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0,
+                 output_padding=0, bias: bool = True, norm: bool = True,
+                 activation: str = "relu", negative_slope: float = 0.2, eps: float = 1e-5,
+                 momentum: float | None = 0.1, affine: bool = True,
+                 track_running_stats: bool = True, fused: bool = True):
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"ConvTransposeBNAct: activation must be one of {ACTIVATIONS}, "
+                             f"got {activation!r}")
+        if activation == "leaky_relu" and not negative_slope > 0:
+            raise ValueError(f"ConvTransposeBNAct: negative_slope must be > 0, got {negative_slope}")
+        layers = [nn.ConvTranspose2d(in_channels, out_channels, kernel_size, stride, padding,
+                                     output_padding, bias=bias)]
+        if norm:
+            layers.append(nn.BatchNorm2d(out_channels, eps, momentum, affine, track_running_stats))
+        if activation != "none":
+            layers.append(_ACT_MODULES[activation](negative_slope))
+        super().__init__(*layers)
+        self.norm, self.activation, self.negative_slope = norm, activation, negative_slope
+        self.fused = fused
+
+    def _compute_dtype(self, x: Tensor) -> torch.dtype | None:
+        """The dtype the fused op would run in, or None for the unfused path."""
+        device = x.device.type
+        dtype = torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) else x.dtype
+        if not (self.fused and dtype in _KERNEL_DTYPES.get(device, ())
+                and has_kernel("conv_transpose_bn_act", x.device)):
+            return None
+        bn_dtype = torch.float32 if dtype in (torch.float16, torch.bfloat16) else dtype
+        ok = not self.norm or self[1].running_mean is None or self[1].running_mean.dtype == bn_dtype
+        return dtype if ok else None
+
+    def forward(self, x: Tensor) -> Tensor:
+        dtype = self._compute_dtype(x)
+        if dtype is None:
+            return super().forward(x)
+        conv = self[0]
+        # Under autocast the convolution runs in the autocast dtype while batch
+        # norm keeps float32 statistics and parameters, as in the unfused stack.
+        cast = lambda t: t if t is None else t.to(dtype)  # noqa: E731
+        x, weight, bias = cast(x), cast(conv.weight), cast(conv.bias)
+        common = dict(stride=conv.stride, padding=conv.padding,
+                      output_padding=conv.output_padding, activation=self.activation,
+                      slope=self.negative_slope)
+        if not self.norm:
+            return conv_transpose_bn_act(x, weight, bias, normalize=False, **common)
+        bn = self[1]
+        factor = 0.0 if bn.momentum is None else bn.momentum
+        if self.training and bn.track_running_stats:
+            bn.num_batches_tracked.add_(1)
+            if bn.momentum is None:  # cumulative moving average
+                factor = 1.0 / float(bn.num_batches_tracked)
+        batch_stats = self.training or bn.running_mean is None
+        keep_running = not self.training or bn.track_running_stats
+        return conv_transpose_bn_act(
+            x, weight, bias, bn.weight, bn.bias,
+            bn.running_mean if keep_running else None, bn.running_var if keep_running else None,
+            training=batch_stats, momentum=factor, eps=bn.eps, **common)
+
+    def extra_repr(self) -> str:
+        return f"fused={self.fused}"
+

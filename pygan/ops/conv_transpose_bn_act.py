@@ -1,0 +1,175 @@
+"""``conv_transpose_bn_act``: a DCGAN generator block — ConvTranspose2d, then
+BatchNorm2d, then an activation — with batch norm and the activation fused
+into the passes over the convolution's output (forward and backward).
+
+Floor, per block: the convolution's FLOPs, plus one write of the
+convolution's output, one read of it and one write of the activations
+(eager BatchNorm2d + ReLU: three reads, two writes; its backward twice that).
+"""
+import torch
+from torch import Tensor
+from torch.nn import functional as F
+
+from ._registry import has_kernel
+
+_OP = "conv_transpose_bn_act"
+ACTIVATIONS = ("relu", "leaky_relu", "tanh", "none")
+
+
+def _pair(name: str, v) -> list[int]:
+    pair = [v, v] if isinstance(v, int) else list(v)
+    if len(pair) != 2 or not all(isinstance(i, int) for i in pair):
+        raise ValueError(f"conv_transpose_bn_act: {name} must be an int or two ints, got {v!r}")
+    return pair
+
+
+def conv_transpose_bn_act(
+    input: Tensor,
+    weight: Tensor,
+    bias: Tensor | None = None,
+    bn_weight: Tensor | None = None,
+    bn_bias: Tensor | None = None,
+    running_mean: Tensor | None = None,
+    running_var: Tensor | None = None,
+    *,
+    stride=1,
+    padding=0,
+    output_padding=0,
+    normalize: bool = True,
+    training: bool = True,
+    momentum: float = 0.1,
+    eps: float = 1e-5,
+    activation: str = "relu",
+    slope: float = 0.01,
+) -> Tensor:
+    """act(batch_norm(conv_transpose2d(input, weight, bias))) in fused passes.
+
+    Args:
+        input: [N, C_in, H, W], float32/float64 (CUDA also float16/bfloat16).
+        weight: [C_in, C_out, kH, kW] (ConvTranspose2d's layout), input's dtype.
+        bias: [C_out] or None.
+        bn_weight, bn_bias: BatchNorm2d's affine [C_out] parameters, both or
+            neither; float32 for half inputs, else input's dtype.
+        running_mean, running_var: [C_out] or None. In training mode they are
+            updated in place as BatchNorm2d does (momentum-weighted, with the
+            unbiased batch variance); in eval mode they normalise.
+        stride, padding, output_padding: ints or pairs, as ConvTranspose2d
+            (groups 1, dilation 1).
+        normalize: False skips batch norm (then all BN arguments are None).
+        training: batch statistics (True) or running statistics (False).
+        momentum: BatchNorm2d's exponential average factor (for its
+            momentum=None, pass 1 / num_batches_tracked as it does).
+        eps: added to the variance.
+        activation: "relu", "leaky_relu" (with ``slope`` > 0), "tanh" or "none".
+
+    Returns:
+        [N, C_out, (H-1)*sH - 2*pH + kH + opH, ...] in input's dtype and device.
+        Differentiable in input, weight, bias, bn_weight and bn_bias. Devices
+        without a pygan kernel run :func:`conv_transpose_bn_act_reference`.
+    """
+    if activation not in ACTIVATIONS:
+        raise ValueError(f"conv_transpose_bn_act: activation must be one of {ACTIVATIONS}, "
+                         f"got {activation!r}")
+    stride, padding = _pair("stride", stride), _pair("padding", padding)
+    output_padding = _pair("output_padding", output_padding)
+    if not 0.0 <= momentum <= 1.0:
+        raise ValueError(f"conv_transpose_bn_act: momentum must be in [0, 1], got {momentum}")
+    if not isinstance(input, Tensor):
+        raise TypeError(f"conv_transpose_bn_act: input must be a Tensor, got {type(input).__name__}")
+    if not has_kernel(_OP, input.device):
+        return conv_transpose_bn_act_reference(
+            input, weight, bias, bn_weight, bn_bias, running_mean, running_var, stride=stride,
+            padding=padding, output_padding=output_padding, normalize=normalize,
+            training=training, momentum=momentum, eps=eps, activation=activation, slope=slope)
+    out, _, mean, var = torch.ops.pygan.conv_transpose_bn_act(
+        input, weight, bias, bn_weight, bn_bias, running_mean, running_var, stride, padding,
+        output_padding, normalize, training, float(eps), activation, float(slope))
+    if normalize and training and running_mean is not None:
+        count = out.numel() // out.shape[1]
+        with torch.no_grad():
+            running_mean.mul_(1 - momentum).add_(mean, alpha=momentum)
+            running_var.mul_(1 - momentum).add_(var, alpha=momentum * count / (count - 1))
+    return out
+
+
+def _out_size(size: int, k: int, s: int, p: int, op: int) -> int:
+    return (size - 1) * s - 2 * p + k + op
+
+
+@torch.library.register_fake("pygan::conv_transpose_bn_act")
+def _forward_fake(input, weight, bias, bn_weight, bn_bias, running_mean, running_var, stride,
+                  padding, output_padding, normalize, training, eps, activation, slope):
+    n, c = input.shape[0], weight.shape[1]
+    h, w = (_out_size(input.shape[2 + i], weight.shape[2 + i], stride[i], padding[i],
+                      output_padding[i]) for i in range(2))
+    stats_dtype = torch.float32 if input.dtype in (torch.float16, torch.bfloat16) else input.dtype
+    out = input.new_empty((n, c, h, w))
+    y = input.new_empty((n, c, h, w) if normalize else (0,))
+    stats = (c,) if normalize else (0,)
+    return out, y, input.new_empty(stats, dtype=stats_dtype), input.new_empty(stats, dtype=stats_dtype)
+
+
+@torch.library.register_fake("pygan::conv_transpose_bn_act_backward")
+def _backward_fake(grad_out, input, weight, bn_weight, out, y, mean, var, stride, padding,
+                   output_padding, normalize, training, eps, activation, slope, output_mask):
+    c = out.shape[1]
+    grad_input = torch.empty_like(input) if output_mask[0] else input.new_empty(0)
+    grad_weight = torch.empty_like(weight) if output_mask[1] else weight.new_empty(0)
+    grad_bias = weight.new_empty(c if output_mask[2] else 0)
+    stats = (c,) if normalize else (0,)
+    return (grad_input, grad_weight, grad_bias, mean.new_empty(stats), mean.new_empty(stats))
+
+
+def _setup_context(ctx, inputs, output):
+    (input, weight, _bias, bn_weight, _bn_bias, _rm, _rv, stride, padding, output_padding,
+     normalize, training, eps, activation, slope) = inputs
+    out, y, mean, var = output
+    ctx.save_for_backward(input, weight, bn_weight, out, y, mean, var)
+    ctx.args = (stride, padding, output_padding, normalize, training, eps, activation, slope)
+    ctx.mark_non_differentiable(y, mean, var)
+
+
+def _backward(ctx, grad_out, _grad_y, _grad_mean, _grad_var):
+    input, weight, bn_weight, out, y, mean, var = ctx.saved_tensors
+    need = ctx.needs_input_grad
+    mask = list(need[:3])
+    gi, gw, gb, gg, gbeta = torch.ops.pygan.conv_transpose_bn_act_backward(
+        grad_out, input, weight, bn_weight, out, y, mean, var, *ctx.args, mask)
+    keep = lambda g, wanted: g if wanted else None  # noqa: E731
+    return (keep(gi, need[0]), keep(gw, need[1]), keep(gb, need[2]), keep(gg, need[3]),
+            keep(gbeta, need[4]), None, None, None, None, None, None, None, None, None, None)
+
+
+torch.library.register_autograd("pygan::conv_transpose_bn_act", _backward,
+                                setup_context=_setup_context)
+
+
+def conv_transpose_bn_act_reference(
+    input: Tensor,
+    weight: Tensor,
+    bias: Tensor | None = None,
+    bn_weight: Tensor | None = None,
+    bn_bias: Tensor | None = None,
+    running_mean: Tensor | None = None,
+    running_var: Tensor | None = None,
+    *,
+    stride=1,
+    padding=0,
+    output_padding=0,
+    normalize: bool = True,
+    training: bool = True,
+    momentum: float = 0.1,
+    eps: float = 1e-5,
+    activation: str = "relu",
+    slope: float = 0.01,
+) -> Tensor:
+    """The same block as unfused torch functions (any device and dtype):
+    ``conv_transpose2d``, ``batch_norm``, then the activation."""
+    y = F.conv_transpose2d(input, weight, bias, stride, padding, output_padding)
+    if normalize:
+        y = F.batch_norm(y, running_mean, running_var, bn_weight, bn_bias, training, momentum, eps)
+    if activation == "relu":
+        return F.relu(y)
+    if activation == "leaky_relu":
+        return F.leaky_relu(y, slope)
+    return torch.tanh(y) if activation == "tanh" else y
