@@ -5,6 +5,7 @@ from .idx import FASHION_MNIST_DIR, load_mnist_like, read_idx
 from .images import (IMAGE_EXTENSIONS, ImageSet, load_digits, load_image_folder, load_images,
                      pad_to, resize)
 from .mixtures import MIXTURES, Mixture, grid, mixture, ring
+from .text import TextSet, Vocab, encode_sentences, load_text, read_sentences, tokenize
 
 
 def load_named(name: str, split: str, image_size: int | None, channels: int | None = None):
@@ -18,7 +19,8 @@ def load_named(name: str, split: str, image_size: int | None, channels: int | No
 
 
 __all__ = [
-    "FASHION_MNIST_DIR", "IMAGE_EXTENSIONS", "MIXTURES", "ImageSet", "Mixture", "grid",
-    "load_digits", "load_image_folder", "load_images", "load_mnist_like", "load_named",
-    "mixture", "pad_to", "read_idx", "resize", "ring",
+    "FASHION_MNIST_DIR", "IMAGE_EXTENSIONS", "MIXTURES", "ImageSet", "Mixture", "TextSet",
+    "Vocab", "encode_sentences", "grid", "load_digits", "load_image_folder", "load_images",
+    "load_mnist_like", "load_named", "load_text", "mixture", "pad_to", "read_idx",
+    "read_sentences", "resize", "ring", "tokenize",
 ]

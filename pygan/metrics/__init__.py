@@ -6,13 +6,15 @@ reverse KL). Features: :func:`frechet_distance`, :func:`kid`,
 :class:`FeatureClassifier` trained on the real data (:func:`train_classifier`,
 :func:`save_classifier`, :func:`load_classifier`), all at once by
 :func:`evaluate_images`.
+Text: :func:`bleu` (BLEU-2..5 against references) and :func:`self_bleu`.
 """
+from .bleu import bleu, self_bleu
 from .classifier import (FeatureClassifier, evaluate_images, extract_features,
                          load_classifier, save_classifier, train_classifier)
 from .frechet import frechet_distance, kid
 from .modes import mode_stats
 from .precision_recall import precision_recall
 
-__all__ = ["FeatureClassifier", "evaluate_images", "extract_features", "frechet_distance",
-           "kid", "load_classifier", "mode_stats", "precision_recall", "save_classifier",
-           "train_classifier"]
+__all__ = ["FeatureClassifier", "bleu", "evaluate_images", "extract_features",
+           "frechet_distance", "kid", "load_classifier", "mode_stats", "precision_recall",
+           "save_classifier", "self_bleu", "train_classifier"]
