@@ -2,6 +2,8 @@
 of 16, 32 or 64 pixels (28-pixel data is padded to 32), any channel count."""
 from torch import Tensor, nn
 
+from ..nn import ConvTransposeBNAct
+
 SIZES = (16, 32, 64)
 
 
@@ -15,14 +17,15 @@ def _num_blocks(image_size: int) -> int:
 class DCGANGenerator(nn.Module):
     """z [B, z_dim] (or [B, z_dim, 1, 1]) -> images [B, channels, size, size] in (-1, 1).
 
-    ``blocks[i]`` is ``Sequential(ConvTranspose2d, BatchNorm2d, ReLU)``: the
-    first maps 1x1 to 4x4, each next one doubles the size; the last block is
-    ``Sequential(ConvTranspose2d, Tanh)``. The state_dict keys
-    (``blocks.0.0.weight``, ``blocks.0.1.running_mean``, ...) are those of the
-    fused block module, so checkpoints load into either implementation.
+    ``blocks[i]`` is a :class:`pygan.nn.ConvTransposeBNAct` (ConvTranspose2d,
+    BatchNorm2d, ReLU): the first maps 1x1 to 4x4, each next one doubles the
+    size; the last block is ConvTranspose2d + Tanh. ``fused`` picks the fused
+    op or the plain torch modules; the state_dict keys (``blocks.0.0.weight``,
+    ``blocks.0.1.running_mean``, ...) are the same either way.
     """
 
-    def __init__(self, image_size: int = 32, channels: int = 3, z_dim: int = 100, ngf: int = 64):
+    def __init__(self, image_size: int = 32, channels: int = 3, z_dim: int = 100, ngf: int = 64,
+                 fused: bool = True):
         super().__init__()
         n = _num_blocks(image_size)
         for name, value in (("channels", channels), ("z_dim", z_dim), ("ngf", ngf)):
@@ -30,17 +33,22 @@ class DCGANGenerator(nn.Module):
                 raise ValueError(f"DCGANGenerator: {name} must be >= 1, got {value}")
         self.z_dim, self.image_size, self.channels = z_dim, image_size, channels
         widths = [ngf * 2 ** (n - 1 - i) for i in range(n)]  # e.g. 512, 256, 128, 64
-        blocks = [self._block(z_dim, widths[0], 1, 0)]
-        blocks += [self._block(a, b, 2, 1) for a, b in zip(widths, widths[1:])]
-        blocks.append(nn.Sequential(nn.ConvTranspose2d(widths[-1], channels, 4, 2, 1, bias=False),
-                                    nn.Tanh()))
+        sizes = [(z_dim, widths[0], 1, 0)] + [(a, b, 2, 1) for a, b in zip(widths, widths[1:])]
+        blocks = [ConvTransposeBNAct(a, b, 4, s, p, bias=False, fused=fused)
+                  for a, b, s, p in sizes]
+        blocks.append(ConvTransposeBNAct(widths[-1], channels, 4, 2, 1, bias=False, norm=False,
+                                         activation="tanh", fused=fused))
         self.blocks = nn.Sequential(*blocks)
         self.apply(_dcgan_init)
 
-    @staticmethod
-    def _block(c_in: int, c_out: int, stride: int, padding: int) -> nn.Sequential:
-        return nn.Sequential(nn.ConvTranspose2d(c_in, c_out, 4, stride, padding, bias=False),
-                             nn.BatchNorm2d(c_out), nn.ReLU(True))
+    @property
+    def fused(self) -> bool:
+        return all(b.fused for b in self.blocks)
+
+    @fused.setter
+    def fused(self, value: bool) -> None:
+        for b in self.blocks:
+            b.fused = value
 
     def forward(self, z: Tensor) -> Tensor:
         if z.dim() == 2:
