@@ -9,6 +9,7 @@ the architectures (default "8.0;9.0").
 """
 import glob
 import os
+import sys
 
 from setuptools import setup
 
@@ -48,18 +49,22 @@ def extension():
     with_cuda, why = cuda_decision()
     sources = ["csrc/ops.cpp"] + sorted(glob.glob("csrc/cpu/*.cpp"))
     # -fno-math-errno lets GCC vectorize sqrt in the CPU loops, -fopenmp-simd
-    # the reductions marked `omp simd` (no OpenMP runtime involved); the C++
-    # standard is left to torch (C++17 or C++20, whichever its headers need).
-    cxx = ["-O3", "-fno-math-errno", "-fopenmp-simd"]
+    # the reductions marked `omp simd`. -fopenmp because at::parallel_for is
+    # inline `omp parallel` code (without it, it runs on one thread); the
+    # runtime is the libgomp torch already loads. The C++ standard is left to
+    # torch (C++17 or C++20, whichever its headers need).
+    openmp = ["-fopenmp"] if sys.platform.startswith("linux") else []
+    cxx = ["-O3", "-fno-math-errno", "-fopenmp-simd", *openmp]
     if with_cuda:
         os.environ.setdefault("TORCH_CUDA_ARCH_LIST", DEFAULT_ARCHS)
         sources += sorted(glob.glob("csrc/cuda/*.cu")) + sorted(glob.glob("csrc/cuda/*_binding.cpp"))
         print(f"pygan build: CUDA kernels ON ({why}); "
               f"architectures {os.environ['TORCH_CUDA_ARCH_LIST']}")
-        return CUDAExtension("pygan._C", sources,
+        return CUDAExtension("pygan._C", sources, extra_link_args=openmp,
                              extra_compile_args={"cxx": cxx, "nvcc": ["-O3"]})
     print(f"pygan build: CUDA kernels OFF ({why}); CPU kernels only")
-    return CppExtension("pygan._C", sources, extra_compile_args={"cxx": cxx})
+    return CppExtension("pygan._C", sources, extra_compile_args={"cxx": cxx},
+                        extra_link_args=openmp)
 
 
 setup(ext_modules=[extension()], cmdclass={"build_ext": BuildExtension})

@@ -11,7 +11,8 @@ from torch import Tensor
 
 __all__ = ["d_loss_bce", "g_loss_minimax", "g_loss_nonsaturating", "d_loss_wasserstein",
            "g_loss_wasserstein", "d_loss_hinge", "g_loss_hinge", "d_loss_least_squares",
-           "g_loss_least_squares", "gradient_penalty", "D_LOSSES", "G_LOSSES"]
+           "g_loss_least_squares", "gradient_penalty", "ssgan_real_logit",
+           "feature_matching_loss", "D_LOSSES", "G_LOSSES"]
 
 
 def _check(name: str, x: Tensor) -> None:
@@ -96,6 +97,38 @@ def gradient_penalty(critic, real: Tensor, fake: Tensor,
     scores = critic(x_hat)
     (grad,) = torch.autograd.grad(scores.sum(), x_hat, create_graph=True)
     return (grad.flatten(1).norm(dim=1) - 1).square().mean()
+
+
+def ssgan_real_logit(class_logits: Tensor, explicit_fake: bool = False) -> Tensor:
+    """The logit of D(x) = P(real | x) for a semi-supervised GAN's classifier.
+
+    ``class_logits`` [B, K] (float, any device): the fake class is implicit
+    (Salimans et al. 2016), D(x) = Z(x) / (Z(x) + 1) with Z = sum_k exp(l_k),
+    whose logit is logsumexp_k l_k. With ``explicit_fake`` the logits are
+    [B, K + 1], the last column the fake class, and D(x) is the softmax mass
+    of the K real classes: logit = logsumexp_{k<K} l_k - l_K. Returns [B].
+    Feed it to :func:`d_loss_bce` / the G losses as an ordinary D logit."""
+    _check("class_logits", class_logits)
+    if class_logits.dim() != 2 or class_logits.shape[1] < (3 if explicit_fake else 2):
+        want = "[B, K + 1] with K >= 2" if explicit_fake else "[B, K] with K >= 2"
+        raise ValueError(f"class_logits must be {want}, got {list(class_logits.shape)}")
+    if explicit_fake:
+        return torch.logsumexp(class_logits[:, :-1], 1) - class_logits[:, -1]
+    return torch.logsumexp(class_logits, 1)
+
+
+def feature_matching_loss(real_features: Tensor, fake_features: Tensor) -> Tensor:
+    """Feature matching (Salimans et al. 2016), the generator's loss: the
+    mean over the F features of the squared difference of the batch means,
+    mean_f (E[f(x)] - E[f(G(z))])^2. real [B1, F], fake [B2, F]; the
+    gradient reaches whichever of the two requires it (normally fake)."""
+    _check("real_features", real_features)
+    _check("fake_features", fake_features)
+    if real_features.dim() != 2 or real_features.shape[1:] != fake_features.shape[1:] \
+            or fake_features.dim() != 2:
+        raise ValueError(f"real_features and fake_features must be [B, F] with the same F, got "
+                         f"{list(real_features.shape)} and {list(fake_features.shape)}")
+    return (real_features.mean(0) - fake_features.mean(0)).square().mean()
 
 
 D_LOSSES = {"bce": d_loss_bce, "wasserstein": d_loss_wasserstein, "hinge": d_loss_hinge,

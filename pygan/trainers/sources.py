@@ -61,3 +61,24 @@ class SamplerBatches:
 
     def load_state_dict(self, state: dict) -> None:
         self.generator.set_state(state["generator"])
+
+
+class ZippedBatches:
+    """One batch from each of several sources per call, concatenated into one
+    tuple: e.g. (images, labels) from the labelled examples and (images,)
+    from the unlabelled ones give (images, labels, unlabelled images)."""
+
+    def __init__(self, *sources):
+        if not sources:
+            raise ValueError("ZippedBatches needs at least one source")
+        self.sources = sources
+
+    def next(self) -> tuple[Tensor, ...]:
+        return tuple(t for source in self.sources for t in source.next())
+
+    def state_dict(self) -> dict:
+        return {"sources": [s.state_dict() for s in self.sources]}
+
+    def load_state_dict(self, state: dict) -> None:
+        for source, s in zip(self.sources, state["sources"], strict=True):
+            source.load_state_dict(s)
