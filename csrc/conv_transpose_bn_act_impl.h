@@ -22,14 +22,6 @@
 
 namespace pygan {
 
-struct BNActParams {
-  bool normalize;
-  bool training;
-  double eps;
-  Act act;
-  double slope;
-};
-
 inline Act parse_activation(const std::string& name) {
   if (name == "relu") return Act::kRelu;
   if (name == "leaky_relu") return Act::kLeakyRelu;

@@ -21,6 +21,15 @@ namespace pygan {
 
 enum class Act : int { kNone = 0, kRelu = 1, kLeakyRelu = 2, kTanh = 3 };
 
+// What the fused passes do besides the convolution.
+struct BNActParams {
+  bool normalize;  // batch norm at all
+  bool training;   // batch statistics (else the given running statistics)
+  double eps;
+  Act act;
+  double slope;  // leaky_relu's negative slope (> 0)
+};
+
 template <typename T>
 PYGAN_HD T act_forward(Act act, T pre, T slope) {
   switch (act) {

@@ -33,17 +33,6 @@ struct Meta {
   int n;
 };
 
-__device__ __forceinline__ float to_acc(float x) { return x; }
-__device__ __forceinline__ double to_acc(double x) { return x; }
-__device__ __forceinline__ float to_acc(__half x) { return __half2float(x); }
-__device__ __forceinline__ float to_acc(__nv_bfloat16 x) { return __bfloat162float(x); }
-template <typename T> __device__ __forceinline__ T from_acc(float x);
-template <> __device__ __forceinline__ float from_acc<float>(float x) { return x; }
-template <> __device__ __forceinline__ __half from_acc<__half>(float x) { return __float2half_rn(x); }
-template <> __device__ __forceinline__ __nv_bfloat16 from_acc<__nv_bfloat16>(float x) {
-  return __float2bfloat16_rn(x);
-}
-
 template <typename T>
 struct alignas(sizeof(T) * kVec) Vec {
   T v[kVec];
@@ -52,7 +41,7 @@ struct alignas(sizeof(T) * kVec) Vec {
 template <typename scalar_t, typename acc_t>
 __device__ __forceinline__ scalar_t store_value(acc_t x) {
   if constexpr (sizeof(acc_t) == 8) return x;  // double params: double math
-  else return from_acc<scalar_t>(x);
+  else return from_acc<scalar_t, acc_t>(x);
 }
 
 template <bool kCentered, bool kMomentum, bool kClip, typename scalar_t, typename acc_t>
@@ -153,16 +142,11 @@ cudaError_t launch_all(const RMSpropClipTensor* tensors, int64_t n,
 
 }  // namespace
 
-cudaError_t rmsprop_clip_launch(ParamDtype dtype, const RMSpropClipTensor* tensors, int64_t n,
+cudaError_t rmsprop_clip_launch(Dtype dtype, const RMSpropClipTensor* tensors, int64_t n,
                                 const RMSpropClipHyper<double>& hyper, cudaStream_t stream) {
-  switch (dtype) {
-    case ParamDtype::kFloat32: return launch_all<float, float>(tensors, n, hyper, stream);
-    case ParamDtype::kFloat64: return launch_all<double, double>(tensors, n, hyper, stream);
-    case ParamDtype::kFloat16: return launch_all<__half, float>(tensors, n, hyper, stream);
-    case ParamDtype::kBFloat16:
-      return launch_all<__nv_bfloat16, float>(tensors, n, hyper, stream);
-  }
-  return cudaErrorInvalidValue;
+  return dispatch_dtype(dtype, [&](auto t, auto acc) {
+    return launch_all<decltype(t), decltype(acc)>(tensors, n, hyper, stream);
+  });
 }
 
 }  // namespace cuda

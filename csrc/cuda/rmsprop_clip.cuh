@@ -7,11 +7,10 @@
 #include <cstdint>
 
 #include "../common/rmsprop_clip.h"
+#include "dtype.cuh"
 
 namespace pygan {
 namespace cuda {
-
-enum class ParamDtype { kFloat32, kFloat64, kFloat16, kBFloat16 };
 
 // One parameter tensor and its state, all `numel` elements long and laid out
 // alike. momentum_buf / grad_avg are null unless momentum > 0 / centered.
@@ -27,7 +26,7 @@ struct RMSpropClipTensor {
 
 // Updates all n tensors on `stream` in ceil(n / kMaxTensorsPerLaunch)
 // launches. Returns the first CUDA error (cudaSuccess if none).
-cudaError_t rmsprop_clip_launch(ParamDtype dtype, const RMSpropClipTensor* tensors, int64_t n,
+cudaError_t rmsprop_clip_launch(Dtype dtype, const RMSpropClipTensor* tensors, int64_t n,
                                 const RMSpropClipHyper<double>& hyper, cudaStream_t stream);
 
 }  // namespace cuda

@@ -9,20 +9,11 @@
 #include <vector>
 
 #include "../rmsprop_clip_args.h"
+#include "dtype_binding.h"
 #include "rmsprop_clip.cuh"
 
 namespace pygan {
 namespace {
-
-cuda::ParamDtype param_dtype(at::ScalarType t) {
-  switch (t) {
-    case at::kFloat: return cuda::ParamDtype::kFloat32;
-    case at::kDouble: return cuda::ParamDtype::kFloat64;
-    case at::kHalf: return cuda::ParamDtype::kFloat16;
-    case at::kBFloat16: return cuda::ParamDtype::kBFloat16;
-    default: TORCH_CHECK(false, "rmsprop_clip_: unsupported params dtype ", t);
-  }
-}
 
 void rmsprop_clip_cuda(at::TensorList params, at::TensorList grads, at::TensorList square_avgs,
                        at::TensorList momentum_buffers, at::TensorList grad_avgs, double lr,
@@ -44,7 +35,7 @@ void rmsprop_clip_cuda(at::TensorList params, at::TensorList grads, at::TensorLi
                   grad_avgs.empty() ? nullptr : grad_avgs[i].data_ptr(),
                   params[i].numel()};
   }
-  C10_CUDA_CHECK(cuda::rmsprop_clip_launch(param_dtype(params[0].scalar_type()), tensors.data(),
+  C10_CUDA_CHECK(cuda::rmsprop_clip_launch(cuda_dtype(params[0].scalar_type(), "rmsprop_clip_"), tensors.data(),
                                            int64_t(tensors.size()), hyper,
                                            c10::cuda::getCurrentCUDAStream()));
 }

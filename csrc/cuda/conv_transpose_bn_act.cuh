@@ -1,0 +1,39 @@
+// Launchers of the fused batch-norm + activation passes of
+// pygan::conv_transpose_bn_act (the convolution itself is cuDNN's, called by
+// the binding). Raw pointers, sizes and a stream; no torch types.
+#pragma once
+
+#include <cuda_runtime_api.h>
+
+#include <cstdint>
+
+#include "../common/bn_act.h"
+#include "dtype.cuh"
+
+namespace pygan {
+namespace cuda {
+
+// NCHW activations: n images, c channels, hw = H * W elements per plane.
+struct BNActShape {
+  int64_t n;
+  int64_t c;
+  int64_t hw;
+};
+
+// y, out: [n, c, hw] of `dtype` (out may alias y when !p.normalize).
+// gamma, beta: [c] or null (1 and 0). mean, var: [c], float32 for half
+// types, else `dtype`: written in training mode, read in eval mode, unused
+// without normalisation. Statistics and math in float (double for double).
+cudaError_t bn_act_forward_launch(Dtype dtype, const void* y, void* out, const void* gamma,
+                                  const void* beta, void* mean, void* var, BNActShape shape,
+                                  BNActParams p, cudaStream_t stream);
+
+// dout, out, y: [n, c, hw]; dy: [n, c, hw] written; dgamma, dbeta: [c]
+// written when normalising (stats dtype).
+cudaError_t bn_act_backward_launch(Dtype dtype, const void* dout, const void* out, const void* y,
+                                   const void* gamma, const void* mean, const void* var,
+                                   void* dy, void* dgamma, void* dbeta, BNActShape shape,
+                                   BNActParams p, cudaStream_t stream);
+
+}  // namespace cuda
+}  // namespace pygan

@@ -1,0 +1,80 @@
+// CUDA registration of pygan::conv_transpose_bn_act and its backward: the
+// shared composition (checks, cuDNN convolution via ATen) with the fused
+// passes of conv_transpose_bn_act.cu, on the current stream.
+#include <ATen/ATen.h>
+#include <c10/cuda/CUDAException.h>
+#include <c10/cuda/CUDAGuard.h>
+#include <c10/cuda/CUDAStream.h>
+#include <torch/library.h>
+
+#include "../conv_transpose_bn_act_impl.h"
+#include "conv_transpose_bn_act.cuh"
+#include "dtype_binding.h"
+
+namespace pygan {
+namespace {
+
+constexpr const char* kOp = "conv_transpose_bn_act";
+
+cuda::BNActShape shape_of(const at::Tensor& t) {
+  return {t.size(0), t.size(1), t.size(2) * t.size(3)};
+}
+
+const void* ptr_or_null(const std::optional<at::Tensor>& t) {
+  return t.has_value() ? t->const_data_ptr() : nullptr;
+}
+
+void* data_or_null(at::Tensor& t) { return t.numel() ? t.data_ptr() : nullptr; }
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> forward_cuda(
+    const at::Tensor& input, const at::Tensor& weight, const std::optional<at::Tensor>& bias,
+    const std::optional<at::Tensor>& bn_weight, const std::optional<at::Tensor>& bn_bias,
+    const std::optional<at::Tensor>& running_mean, const std::optional<at::Tensor>& running_var,
+    at::IntArrayRef stride, at::IntArrayRef padding, at::IntArrayRef output_padding,
+    bool normalize, bool training, double eps, std::string_view activation, double slope) {
+  TORCH_CHECK(input.is_cuda(), kOp, ": input must be a CUDA tensor for the CUDA kernel, got ",
+              input.device());
+  const c10::cuda::CUDAGuard guard(input.device());
+  return conv_transpose_bn_act_forward(
+      input, weight, bias, bn_weight, bn_bias, running_mean, running_var, stride, padding,
+      output_padding, normalize, training, eps, std::string(activation), slope,
+      [](const at::Tensor& y, at::Tensor& out, const auto& gamma, const auto& beta,
+         at::Tensor& mean, at::Tensor& var, const BNActParams& p) {
+        C10_CUDA_CHECK(cuda::bn_act_forward_launch(
+            cuda_dtype(y.scalar_type(), kOp), y.const_data_ptr(), out.data_ptr(),
+            ptr_or_null(gamma), ptr_or_null(beta), data_or_null(mean), data_or_null(var),
+            shape_of(y), p, c10::cuda::getCurrentCUDAStream()));
+      });
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> backward_cuda(
+    const at::Tensor& grad_out, const at::Tensor& input, const at::Tensor& weight,
+    const std::optional<at::Tensor>& bn_weight, const at::Tensor& out, const at::Tensor& y,
+    const at::Tensor& mean, const at::Tensor& var, at::IntArrayRef stride,
+    at::IntArrayRef padding, at::IntArrayRef output_padding, bool normalize, bool training,
+    double eps, std::string_view activation, double slope, std::array<bool, 3> output_mask) {
+  TORCH_CHECK(out.is_cuda(), kOp, "_backward: out must be a CUDA tensor, got ", out.device());
+  const c10::cuda::CUDAGuard guard(out.device());
+  return conv_transpose_bn_act_backward(
+      grad_out, input, weight, bn_weight, out, y, mean, var, stride, padding, output_padding,
+      normalize, training, eps, std::string(activation), slope, output_mask,
+      [](const at::Tensor& dout, const at::Tensor& o, const at::Tensor& yy, const auto& gamma,
+         const at::Tensor& mu, const at::Tensor& v, const BNActParams& p, at::Tensor& dy,
+         at::Tensor& dgamma, at::Tensor& dbeta) {
+        C10_CUDA_CHECK(cuda::bn_act_backward_launch(
+            cuda_dtype(o.scalar_type(), kOp), dout.const_data_ptr(), o.const_data_ptr(),
+            yy.numel() ? yy.const_data_ptr() : nullptr, ptr_or_null(gamma),
+            mu.numel() ? mu.const_data_ptr() : nullptr, v.numel() ? v.const_data_ptr() : nullptr,
+            dy.data_ptr(), data_or_null(dgamma), data_or_null(dbeta), shape_of(o), p,
+            c10::cuda::getCurrentCUDAStream()));
+      });
+}
+
+}  // namespace
+
+TORCH_LIBRARY_IMPL(pygan, CUDA, m) {
+  m.impl("conv_transpose_bn_act", &forward_cuda);
+  m.impl("conv_transpose_bn_act_backward", &backward_cuda);
+}
+
+}  // namespace pygan
