@@ -32,6 +32,7 @@ class DCGANFields:
     image_size: int = 32
     ngf: int = 64
     ndf: int = 64
+    fused: bool = True  # generator blocks run the fused conv_transpose_bn_act op
 
 
 class AdversarialTrainer(Trainer):
@@ -118,7 +119,8 @@ class AdversarialTrainer(Trainer):
         if h != w or h != config.image_size:
             raise ValueError(f"image_size is {config.image_size} but the images are {h}x{w}; "
                              f"pad or resize the data to {config.image_size}")
-        self.models["generator"] = DCGANGenerator(config.image_size, c, self.z_dim, config.ngf)
+        self.models["generator"] = DCGANGenerator(config.image_size, c, self.z_dim, config.ngf,
+                                                  fused=config.fused)
         self.models["discriminator"] = DCGANDiscriminator(config.image_size, c, config.ndf, norm)
 
 

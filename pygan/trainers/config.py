@@ -47,7 +47,7 @@ class TrainConfig:
 # Fields that may differ when a run is resumed: they change how long or how
 # loudly it runs, not what it computes.
 RESUMABLE_CHANGES = {"steps", "log_every", "sample_every", "checkpoint_every", "progress",
-                     "device"}
+                     "device", "eval_every", "adv_eval_every", "eval_samples"}
 
 
 def add_config_arguments(parser, config_class) -> None:

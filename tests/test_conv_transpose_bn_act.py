@@ -1,0 +1,209 @@
+"""pygan.ops.conv_transpose_bn_act and pygan.nn.ConvTransposeBNAct against
+the unfused torch modules: outputs, every gradient, running statistics;
+gradcheck, opcheck, a DCGAN generator trained both ways, and bad inputs."""
+import copy
+
+import pytest
+import torch
+from torch import nn
+
+from pygan.models import DCGANGenerator
+from pygan.nn import ConvTransposeBNAct
+from pygan.ops import conv_transpose_bn_act, conv_transpose_bn_act_reference
+
+TOL = {torch.float32: dict(rtol=1e-4, atol=1e-4), torch.float64: dict(rtol=1e-9, atol=1e-9),
+       torch.bfloat16: dict(rtol=3e-2, atol=3e-2), torch.float16: dict(rtol=5e-3, atol=5e-3)}
+
+# (in, out, kernel, stride, padding, output_padding, input H, W, batch)
+SHAPES = {
+    "dcgan-first": (7, 6, 4, 1, 0, 0, 1, 1, 4),       # 1x1 -> 4x4
+    "dcgan-4-to-8": (6, 5, 4, 2, 1, 0, 4, 4, 3),
+    "dcgan-32-to-64": (4, 3, 4, 2, 1, 0, 32, 32, 2),
+    "batch-1": (5, 3, 4, 2, 1, 0, 3, 3, 1),
+    "non-square": (3, 5, 3, 2, 1, 1, 5, 2, 2),        # odd kernel, output_padding
+    "stride-3": (2, 3, 5, 3, 2, 2, 3, 4, 2),
+}
+
+
+def randomize_bn(block: ConvTransposeBNAct) -> None:
+    if block.norm:
+        bn = block[1]
+        with torch.no_grad():
+            if bn.affine:
+                bn.weight.normal_(1.0, 0.5)
+                bn.bias.normal_(0.0, 0.5)
+            if bn.track_running_stats:
+                bn.running_mean.normal_()
+                bn.running_var.uniform_(0.5, 2.0)
+
+
+def compare(fused: ConvTransposeBNAct, x: torch.Tensor, steps: int = 2) -> None:
+    """Runs ``steps`` forward/backward passes of ``fused`` and of its unfused
+    copy on the same inputs and checks outputs, gradients and buffers."""
+    plain = copy.deepcopy(fused)
+    plain.fused = False
+    tol = TOL[x.dtype]
+    for step in range(steps):
+        xs = [x.detach().clone().requires_grad_() for _ in range(2)]
+        outs = [fused(xs[0]), plain(xs[1])]
+        torch.testing.assert_close(outs[0], outs[1], **tol, msg=f"output at step {step}")
+        grad = torch.randn_like(outs[0])
+        for o in outs:
+            o.backward(grad)
+        torch.testing.assert_close(xs[0].grad, xs[1].grad, **tol)
+        for (name, p), q in zip(fused.named_parameters(), plain.parameters()):
+            torch.testing.assert_close(p.grad, q.grad, **tol, msg=f"grad of {name}")
+        for (name, b), c in zip(fused.named_buffers(), plain.buffers()):
+            torch.testing.assert_close(b, c, **tol, msg=f"buffer {name}")
+        fused.zero_grad()
+        plain.zero_grad()
+
+
+@pytest.mark.parametrize("shape", SHAPES.values(), ids=SHAPES.keys())
+@pytest.mark.parametrize("activation", ["relu", "leaky_relu", "tanh", "none"])
+@pytest.mark.parametrize("training", [True, False], ids=["train", "eval"])
+def test_matches_unfused_modules(device, shape, activation, training):
+    cin, cout, k, s, p, op, h, w, n = shape
+    torch.manual_seed(0)
+    block = ConvTransposeBNAct(cin, cout, k, s, p, op, bias=False, activation=activation).to(device)
+    randomize_bn(block)
+    block.train(training)
+    compare(block, torch.randn(n, cin, h, w, device=device))
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("options", [
+    dict(norm=False, activation="tanh"), dict(norm=False, activation="relu", bias=True),
+    dict(momentum=None), dict(affine=False), dict(track_running_stats=False),
+    dict(bias=True, activation="leaky_relu", negative_slope=0.1), dict(eps=1e-3, momentum=0.5),
+], ids=str)
+def test_options_match_unfused(device, dtype, options):
+    torch.manual_seed(1)
+    options = {"bias": False, **options}
+    block = ConvTransposeBNAct(6, 5, 4, 2, 1, **options).to(device, dtype)
+    randomize_bn(block)
+    x = torch.randn(3, 6, 4, 5, device=device, dtype=dtype)
+    compare(block, x, steps=3)
+    block.eval()
+    compare(block, x, steps=1)
+
+
+def test_state_dict_loads_both_ways():
+    fused = ConvTransposeBNAct(4, 3, 4, 2, 1, bias=False)
+    plain = nn.Sequential(nn.ConvTranspose2d(4, 3, 4, 2, 1, bias=False), nn.BatchNorm2d(3),
+                          nn.ReLU())
+    assert fused.state_dict().keys() == plain.state_dict().keys()
+    plain.load_state_dict(fused.state_dict())
+    fused.load_state_dict(plain.state_dict())
+
+
+def test_gradcheck_float64():
+    torch.manual_seed(0)
+    args = [torch.randn(2, 3, 3, 2, dtype=torch.float64, requires_grad=True),
+            torch.randn(3, 4, 3, 3, dtype=torch.float64, requires_grad=True),
+            torch.randn(4, dtype=torch.float64, requires_grad=True),
+            torch.rand(4, dtype=torch.float64).add_(0.5).requires_grad_(),
+            torch.randn(4, dtype=torch.float64, requires_grad=True)]
+    for activation in ("relu", "leaky_relu", "tanh", "none"):
+        for training in (True, False):
+            stats = [torch.randn(4, dtype=torch.float64), torch.rand(4, dtype=torch.float64) + 1]
+
+            def f(x, w, b, g, beta):
+                return conv_transpose_bn_act(x, w, b, g, beta, *[t.clone() for t in stats],
+                                             stride=2, padding=1, training=training,
+                                             activation=activation, slope=0.3)
+            assert torch.autograd.gradcheck(f, args, eps=1e-6, atol=1e-5)
+
+
+def test_opcheck():
+    torch.manual_seed(0)
+    x, w = torch.randn(2, 3, 4, 4), torch.randn(3, 5, 4, 4)
+    g, b, rm, rv = torch.rand(5) + 0.5, torch.randn(5), torch.zeros(5), torch.ones(5)
+    for training in (True, False):
+        args = (x.requires_grad_(), w.requires_grad_(), None, g.requires_grad_(),
+                b.requires_grad_(), rm, rv, [2, 2], [1, 1], [0, 0], True, training, 1e-5,
+                "relu", 0.0)
+        torch.library.opcheck(torch.ops.pygan.conv_transpose_bn_act.default, args)
+    args = (x, w, None, None, None, None, None, [2, 2], [1, 1], [0, 0], False, True, 1e-5,
+            "tanh", 0.0)
+    torch.library.opcheck(torch.ops.pygan.conv_transpose_bn_act.default, args)
+
+
+def test_reference_matches_op():
+    torch.manual_seed(0)
+    x, w = torch.randn(2, 3, 4, 4), torch.randn(3, 5, 4, 4)
+    stats = [(torch.zeros(5), torch.ones(5)) for _ in range(2)]
+    a = conv_transpose_bn_act(x, w, None, None, None, *stats[0], stride=2, padding=1)
+    b = conv_transpose_bn_act_reference(x, w, None, None, None, *stats[1], stride=2, padding=1)
+    torch.testing.assert_close(a, b)
+    torch.testing.assert_close(stats[0], stats[1])
+
+
+def test_dcgan_generator_trains_the_same_fused_and_unfused():
+    torch.manual_seed(0)
+    fused = DCGANGenerator(32, 3, 16, 8, fused=True)
+    plain = copy.deepcopy(fused)
+    plain.fused = False
+    assert fused.fused and not plain.fused
+    opts = [torch.optim.Adam(m.parameters(), 2e-4, betas=(0.5, 0.999)) for m in (fused, plain)]
+    target = torch.rand(8, 3, 32, 32) * 2 - 1
+    for _ in range(5):
+        z = torch.randn(8, 16)
+        for model, opt in zip((fused, plain), opts):
+            opt.zero_grad()
+            ((model(z) - target) ** 2).mean().backward()
+            opt.step()
+    for (name, a), b in zip(fused.state_dict().items(), plain.state_dict().values()):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5, msg=name)
+
+
+def test_falls_back_to_unfused_for_dtypes_without_a_kernel():
+    block = ConvTransposeBNAct(3, 4, 4, 2, 1).to(torch.bfloat16)
+    out = block(torch.randn(2, 3, 4, 4, dtype=torch.bfloat16))
+    assert out.dtype == torch.bfloat16 and out.shape == (2, 4, 8, 8)
+
+
+def call(**changes):
+    args = dict(input=torch.randn(2, 3, 4, 4), weight=torch.randn(3, 5, 4, 4), bias=None,
+                bn_weight=torch.ones(5), bn_bias=torch.zeros(5), running_mean=torch.zeros(5),
+                running_var=torch.ones(5))
+    kwargs = dict(stride=2, padding=1)
+    for k, v in changes.items():
+        (args if k in args else kwargs)[k] = v
+    return conv_transpose_bn_act(*args.values(), **kwargs)
+
+
+@pytest.mark.parametrize("changes, match", [
+    (dict(input=torch.randn(3, 4, 4)), "input must be 4-D"),
+    (dict(weight=torch.randn(4, 5, 4, 4)), "weight is for 4 input channels"),
+    (dict(weight=torch.randn(3, 5, 4)), "weight must be 4-D"),
+    (dict(weight=torch.randn(3, 5, 4, 4, dtype=torch.float64)), "weight has dtype"),
+    (dict(input=torch.randint(0, 3, (2, 3, 4, 4))), "float32 or float64 input|floating point"),
+    (dict(bias=torch.randn(4)), "bias must have shape"),
+    (dict(bn_weight=torch.ones(4), bn_bias=torch.zeros(4)), "bn_weight must have shape"),
+    (dict(bn_bias=None), "bn_weight and bn_bias must be given together"),
+    (dict(running_var=None), "running_mean and running_var"),
+    (dict(running_mean=torch.zeros(5, dtype=torch.float64)), "running_mean has dtype"),
+    (dict(normalize=False), "must be None when normalize is False"),
+    (dict(training=False, running_mean=None, running_var=None), "eval mode"),
+    (dict(stride=0), "stride must be two integers >= 1"),
+    (dict(padding=-1), "padding must be two integers >= 0"),
+    (dict(output_padding=2), "output_padding .* must be smaller than stride"),
+    (dict(stride=(1, 2, 3)), "stride must be an int or two ints"),
+    (dict(eps=0.0), "eps must be > 0"),
+    (dict(activation="gelu"), "activation must be one of"),
+    (dict(activation="leaky_relu", slope=0.0), "slope must be > 0"),
+    (dict(momentum=1.5), "momentum must be in"),
+    (dict(input=torch.randn(1, 3, 1, 1), weight=torch.randn(3, 5, 1, 1), stride=1, padding=0),
+     "more than one value per channel"),
+])
+def test_bad_inputs(changes, match):
+    with pytest.raises((RuntimeError, ValueError), match=match):
+        call(**changes)
+
+
+def test_module_bad_arguments():
+    with pytest.raises(ValueError, match="activation must be one of"):
+        ConvTransposeBNAct(3, 4, 4, activation="sigmoid")
+    with pytest.raises(ValueError, match="negative_slope must be > 0"):
+        ConvTransposeBNAct(3, 4, 4, activation="leaky_relu", negative_slope=-0.1)
