@@ -48,13 +48,14 @@ def cuda_decision():
 def extension():
     with_cuda, why = cuda_decision()
     sources = ["csrc/ops.cpp"] + sorted(glob.glob("csrc/cpu/*.cpp"))
-    # -fno-math-errno lets GCC vectorize sqrt in the CPU loops, -fopenmp-simd
+    # -fno-math-errno lets GCC vectorize sqrt in the CPU loops and
+    # -fno-trapping-math the selects (as torch builds itself), -fopenmp-simd
     # the reductions marked `omp simd`. -fopenmp because at::parallel_for is
     # inline `omp parallel` code (without it, it runs on one thread); the
     # runtime is the libgomp torch already loads. The C++ standard is left to
     # torch (C++17 or C++20, whichever its headers need).
     openmp = ["-fopenmp"] if sys.platform.startswith("linux") else []
-    cxx = ["-O3", "-fno-math-errno", "-fopenmp-simd", *openmp]
+    cxx = ["-O3", "-fno-math-errno", "-fno-trapping-math", "-fopenmp-simd", *openmp]
     if with_cuda:
         os.environ.setdefault("TORCH_CUDA_ARCH_LIST", DEFAULT_ARCHS)
         sources += sorted(glob.glob("csrc/cuda/*.cu")) + sorted(glob.glob("csrc/cuda/*_binding.cpp"))

@@ -66,3 +66,12 @@ def write_results(name: str, device: torch.device, payload: dict) -> Path:
     path = RESULTS / f"{name}_{device.type}.json"
     path.write_text(json.dumps(payload, indent=2) + "\n")
     return path
+
+
+def matmul_rate(device: torch.device, n: int = 4096, dtype=torch.float32, reps: int = 10) -> float:
+    """FLOP/s of an n x n x n matmul in ``dtype`` on device: the compute peak
+    the floors use (what the vendor BLAS reaches, not the datasheet)."""
+    a = torch.randn(n, n, device=device, dtype=dtype)
+    b = torch.randn(n, n, device=device, dtype=dtype)
+    t = median_times({"mm": lambda: a @ b}, device, reps, warmup=2)["mm"]
+    return 2 * n ** 3 / t

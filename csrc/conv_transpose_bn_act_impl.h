@@ -108,6 +108,51 @@ inline BNActParams check_forward_args(
 
 inline std::vector<int64_t> dilation_one() { return {1, 1}; }
 
+// A transposed convolution of a 1x1 input without padding (the first DCGAN
+// block: z -> 4x4) is one GEMM, [N, C_in] @ [C_in, C_out*kH*kW]; oneDNN's
+// strided convolution kernels take several times longer for it on the CPU.
+inline bool is_single_gemm(const at::Tensor& input, at::IntArrayRef padding,
+                           at::IntArrayRef output_padding) {
+  return input.size(2) == 1 && input.size(3) == 1 && padding[0] == 0 && padding[1] == 0 &&
+         output_padding[0] == 0 && output_padding[1] == 0;
+}
+
+inline at::Tensor conv_transpose(const at::Tensor& input, const at::Tensor& weight,
+                                 const std::optional<at::Tensor>& bias, at::IntArrayRef stride,
+                                 at::IntArrayRef padding, at::IntArrayRef output_padding) {
+  if (!is_single_gemm(input, padding, output_padding)) {
+    return at::convolution(input, weight, bias, stride, padding, dilation_one(),
+                           /*transposed=*/true, output_padding, 1)
+        .contiguous();
+  }
+  const int64_t n = input.size(0), c_in = weight.size(0), c_out = weight.size(1);
+  at::Tensor y = at::mm(input.reshape({n, c_in}), weight.reshape({c_in, -1}))
+                     .view({n, c_out, weight.size(2), weight.size(3)});
+  if (bias.has_value()) y.add_(bias->view({1, c_out, 1, 1}));
+  return y;
+}
+
+// (grad_input, grad_weight, grad_bias) of conv_transpose as output_mask asks.
+inline std::tuple<at::Tensor, at::Tensor, at::Tensor> conv_transpose_backward(
+    const at::Tensor& dy, const at::Tensor& input, const at::Tensor& weight,
+    at::IntArrayRef stride, at::IntArrayRef padding, at::IntArrayRef output_padding,
+    std::array<bool, 3> output_mask) {
+  if (!is_single_gemm(input, padding, output_padding)) {
+    std::vector<int64_t> bias_sizes = {weight.size(1)};
+    return at::convolution_backward(
+        dy, input, weight,
+        output_mask[2] ? at::OptionalIntArrayRef(bias_sizes) : at::OptionalIntArrayRef(), stride,
+        padding, dilation_one(), /*transposed=*/true, output_padding, 1, output_mask);
+  }
+  const int64_t n = input.size(0), c_in = weight.size(0);
+  const at::Tensor dy_flat = dy.view({n, -1});
+  at::Tensor gi, gw, gb;
+  if (output_mask[0]) gi = at::mm(dy_flat, weight.reshape({c_in, -1}).t()).view(input.sizes());
+  if (output_mask[1]) gw = at::mm(input.reshape({n, c_in}).t(), dy_flat).view(weight.sizes());
+  if (output_mask[2]) gb = dy.sum({0, 2, 3});
+  return {gi, gw, gb};
+}
+
 // Returns (out, y, mean, var): y is the convolution's output, kept for the
 // backward (empty when not normalising); mean/var the statistics used.
 template <typename ForwardPass>
@@ -122,9 +167,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> conv_transpose_bn_act
       check_forward_args(input, weight, bias, bn_weight, bn_bias, running_mean, running_var,
                          stride, padding, output_padding, normalize, training, eps, activation,
                          slope);
-  at::Tensor y = at::convolution(input.contiguous(), weight, bias, stride, padding,
-                                 dilation_one(), /*transposed=*/true, output_padding, 1)
-                     .contiguous();
+  at::Tensor y = conv_transpose(input.contiguous(), weight, bias, stride, padding, output_padding);
   const int64_t c = weight.size(1);
   TORCH_CHECK(!(normalize && training) || y.numel() > c, "conv_transpose_bn_act: batch norm in "
               "training mode needs more than one value per channel, got output of shape ",
@@ -165,11 +208,8 @@ conv_transpose_bn_act_backward(
   at::Tensor dgamma = at::empty({normalize ? c : 0}, stats_options);
   at::Tensor dbeta = at::empty({normalize ? c : 0}, stats_options);
   backward_pass(grad_out.contiguous(), out, y, bn_weight, mean, var, p, dy, dgamma, dbeta);
-  std::vector<int64_t> bias_sizes = {c};
-  auto [grad_input, grad_weight, grad_bias] = at::convolution_backward(
-      dy, input.contiguous(), weight, output_mask[2] ? at::OptionalIntArrayRef(bias_sizes)
-                                                     : at::OptionalIntArrayRef(),
-      stride, padding, dilation_one(), /*transposed=*/true, output_padding, 1, output_mask);
+  auto [grad_input, grad_weight, grad_bias] = conv_transpose_backward(
+      dy, input.contiguous(), weight, stride, padding, output_padding, output_mask);
   const auto undefined_as_empty = [&](const at::Tensor& t) {
     return t.defined() ? t : at::empty({0}, out.options());
   };

@@ -88,6 +88,17 @@ def test_options_match_unfused(device, dtype, options):
     compare(block, x, steps=1)
 
 
+@pytest.mark.parametrize("stride", [1, 2])
+def test_single_gemm_path_with_bias(device, stride):
+    """1x1 inputs without padding take a GEMM instead of the convolution."""
+    torch.manual_seed(2)
+    block = ConvTransposeBNAct(7, 5, (4, 3), stride, 0, bias=True).to(device, torch.float64)
+    randomize_bn(block)
+    compare(block, torch.randn(3, 7, 1, 1, device=device, dtype=torch.float64))
+    plain = ConvTransposeBNAct(7, 5, 4, stride, 0, bias=True, norm=False, activation="none")
+    compare(plain.to(device), torch.randn(3, 7, 1, 1, device=device))
+
+
 def test_state_dict_loads_both_ways():
     fused = ConvTransposeBNAct(4, 3, 4, 2, 1, bias=False)
     plain = nn.Sequential(nn.ConvTranspose2d(4, 3, 4, 2, 1, bias=False), nn.BatchNorm2d(3),

@@ -30,11 +30,18 @@ struct BNActParams {
   double slope;  // leaky_relu's negative slope (> 0)
 };
 
+// The selects are written as arithmetic on the comparison so the CPU loops
+// vectorize (a branch on a random sign costs ~10 ns per mispredicted element).
+template <typename T>
+PYGAN_HD T positive(T v) {
+  return T(v > T(0));
+}
+
 template <typename T>
 PYGAN_HD T act_forward(Act act, T pre, T slope) {
   switch (act) {
-    case Act::kRelu: return pre > T(0) ? pre : T(0);
-    case Act::kLeakyRelu: return pre > T(0) ? pre : pre * slope;
+    case Act::kRelu: return pre * positive(pre);
+    case Act::kLeakyRelu: return pre * (slope + (T(1) - slope) * positive(pre));
     case Act::kTanh: return tanh(pre);
     default: return pre;
   }
@@ -46,8 +53,8 @@ PYGAN_HD T act_forward(Act act, T pre, T slope) {
 template <typename T>
 PYGAN_HD T act_grad_from_out(Act act, T out, T slope) {
   switch (act) {
-    case Act::kRelu: return out > T(0) ? T(1) : T(0);
-    case Act::kLeakyRelu: return out > T(0) ? T(1) : slope;
+    case Act::kRelu: return positive(out);
+    case Act::kLeakyRelu: return slope + (T(1) - slope) * positive(out);
     case Act::kTanh: return T(1) - out * out;
     default: return T(1);
   }

@@ -1,0 +1,102 @@
+"""One DCGAN generator training step (forward + backward of G on a fixed
+loss): pygan's fused ConvTransposeBNAct blocks against
+  (a) eager torch modules (the same generator with fused=False),
+  (b) torch.compile of (a).
+Floor: the transposed convolutions' FLOPs (forward, input and weight
+gradients) at the measured matmul rate, and the bytes of one write and one
+read per activation (forward and backward) at the measured copy bandwidth.
+
+    python bench/bench_conv_transpose_bn_act.py [--device cpu|cuda] [--amp bf16]
+"""
+import argparse
+import copy
+
+import torch
+
+from common import copy_bandwidth, device_name, matmul_rate, median_times, write_results
+from pygan.models import DCGANGenerator
+
+Z_DIM, NGF, CHANNELS = 100, 64, 3
+
+
+def conv_flops_and_bytes(G: DCGANGenerator, batch: int, elem_bytes: int) -> tuple[float, float]:
+    """FLOPs of every transposed convolution (forward + input grad + weight
+    grad; no input grad for the first) and bytes of one write + one read of
+    each block's output in the forward and of its gradient in the backward."""
+    flops, nbytes, size = 0.0, 0.0, 1
+    for i, block in enumerate(G.blocks):
+        conv = block[0]
+        k = conv.kernel_size[0]
+        macs = batch * conv.in_channels * conv.out_channels * k * k * size * size
+        flops += 2 * macs * (2 if i == 0 else 3)
+        size = (size - 1) * conv.stride[0] - 2 * conv.padding[0] + k
+        nbytes += 2 * 2 * batch * conv.out_channels * size * size * elem_bytes
+    return flops, nbytes
+
+
+def contenders(image_size: int, batch: int, device, amp: str | None, with_compile: bool):
+    torch.manual_seed(0)
+    fused = DCGANGenerator(image_size, CHANNELS, Z_DIM, NGF, fused=True).to(device)
+    eager = copy.deepcopy(fused)
+    eager.fused = False
+    z = torch.randn(batch, Z_DIM, device=device)
+    weight = torch.randn(batch, CHANNELS, image_size, image_size, device=device)
+
+    def step_of(model):
+        def step():
+            model.zero_grad(set_to_none=True)
+            with torch.autocast(device.type, torch.bfloat16, enabled=amp == "bf16"):
+                out = model(z)
+            (out.float() * weight).mean().backward()
+        return step
+
+    fns = {"pygan": step_of(fused), "(a) eager": step_of(eager)}
+    if with_compile:
+        fns["(b) compile(a)"] = step_of(torch.compile(copy.deepcopy(eager)))
+    return fns, fused
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--amp", choices=["none", "bf16"], default="none")
+    parser.add_argument("--reps", type=int, default=0, help="default: 30 on CPU, 100 on CUDA")
+    parser.add_argument("--no-compile", action="store_true")
+    parser.add_argument("--workloads", nargs="*", default=["32x64", "32x128", "64x64", "64x128"],
+                        help="SIZExBATCH")
+    args = parser.parse_args()
+    device = torch.device(args.device)
+    reps = args.reps or (100 if device.type == "cuda" else 30)
+    amp = None if args.amp == "none" else args.amp
+    bw = copy_bandwidth(device)
+    peak = matmul_rate(device, dtype=torch.bfloat16 if amp else torch.float32)
+    lines = [f"{device_name(device)}; torch {torch.__version__}; amp {args.amp}; copy bandwidth "
+             f"{bw / 1e9:.1f} GB/s; matmul {peak / 1e12:.2f} TFLOP/s", ""]
+    rows = []
+    for w in args.workloads:
+        size, batch = map(int, w.split("x"))
+        fns, G = contenders(size, batch, device, amp, not args.no_compile)
+        flops, nbytes = conv_flops_and_bytes(G, batch, 2 if amp else 4)
+        floor = max(flops / peak, nbytes / bw)
+        med = median_times(fns, device, reps, warmup=3)
+        lines.append(f"{size}x{size}, batch {batch}: {flops / 1e9:.2f} GFLOP "
+                     f"({flops / peak * 1e3:.3f} ms at the matmul rate), {nbytes / 1e6:.1f} MB "
+                     f"({nbytes / bw * 1e3:.3f} ms at copy bandwidth)")
+        lines.append(f"  {'contender':<16}{'median ms':>10}{'pygan speedup':>15}{'x floor':>9}")
+        for name, t in med.items():
+            lines.append(f"  {name:<16}{t * 1e3:>10.3f}{t / med['pygan']:>14.2f}x"
+                         f"{t / floor:>8.2f}x")
+            rows.append({"image_size": size, "batch": batch, "contender": name,
+                         "median_s": t, "speedup_of_pygan": t / med["pygan"],
+                         "gflop": flops / 1e9, "mbytes": nbytes / 1e6, "floor_s": floor})
+        lines.append("")
+    print("\n".join(lines))
+    suffix = "" if amp is None else f"_{amp}"
+    path = write_results(f"conv_transpose_bn_act{suffix}", device,
+                         {"reps": reps, "copy_bandwidth": bw, "matmul_flops": peak, "rows": rows,
+                          "table": lines})
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()
