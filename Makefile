@@ -33,6 +33,7 @@ cpp-test: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) bench/bench_rmsprop_clip.py
+	$(PY) bench/bench_conv_transpose_bn_act.py
 
 install: $(STAMP)
 
