@@ -108,26 +108,55 @@ inline BNActParams check_forward_args(
 
 inline std::vector<int64_t> dilation_one() { return {1, 1}; }
 
-// A transposed convolution of a 1x1 input without padding (the first DCGAN
-// block: z -> 4x4) is one GEMM, [N, C_in] @ [C_in, C_out*kH*kW]; oneDNN's
-// strided convolution kernels take several times longer for it on the CPU.
-inline bool is_single_gemm(const at::Tensor& input, at::IntArrayRef padding,
-                           at::IntArrayRef output_padding) {
-  return input.size(2) == 1 && input.size(3) == 1 && padding[0] == 0 && padding[1] == 0 &&
-         output_padding[0] == 0 && output_padding[1] == 0;
+// How the transposed convolution is computed. ATen's convolution (oneDNN on
+// the CPU, cuDNN on CUDA) except where it was measured slow on the CPU:
+// - kGemm: a 1x1 input without padding (the first DCGAN block, z -> 4x4) is
+//   one GEMM, [N, C_in] @ [C_in, C_out*kH*kW]; oneDNN took ~4x longer.
+// - kCol2im: few output channels (the image block, C_out 1 or 3): batched
+//   GEMMs into columns [N, C_out*kH*kW, H*W], then col2im; oneDNN's strided
+//   kernels took ~4x longer forward (9.2 vs 2.0 ms at 64x64x16x16 -> 3 ch).
+enum class ConvPath { kConvolution, kGemm, kCol2im };
+
+constexpr int64_t kCol2imMaxOutChannels = 4;
+
+inline ConvPath conv_path(const at::Tensor& input, const at::Tensor& weight,
+                          at::IntArrayRef padding, at::IntArrayRef output_padding) {
+  if (input.size(2) == 1 && input.size(3) == 1 && padding[0] == 0 && padding[1] == 0 &&
+      output_padding[0] == 0 && output_padding[1] == 0)
+    return ConvPath::kGemm;
+  if (input.device().is_cpu() && weight.size(1) <= kCol2imMaxOutChannels)
+    return ConvPath::kCol2im;
+  return ConvPath::kConvolution;
+}
+
+inline int64_t out_size(int64_t in, int64_t k, int64_t s, int64_t p, int64_t op) {
+  return (in - 1) * s - 2 * p + k + op;
 }
 
 inline at::Tensor conv_transpose(const at::Tensor& input, const at::Tensor& weight,
                                  const std::optional<at::Tensor>& bias, at::IntArrayRef stride,
                                  at::IntArrayRef padding, at::IntArrayRef output_padding) {
-  if (!is_single_gemm(input, padding, output_padding)) {
-    return at::convolution(input, weight, bias, stride, padding, dilation_one(),
-                           /*transposed=*/true, output_padding, 1)
-        .contiguous();
-  }
   const int64_t n = input.size(0), c_in = weight.size(0), c_out = weight.size(1);
-  at::Tensor y = at::mm(input.reshape({n, c_in}), weight.reshape({c_in, -1}))
-                     .view({n, c_out, weight.size(2), weight.size(3)});
+  const int64_t kh = weight.size(2), kw = weight.size(3);
+  at::Tensor y;
+  switch (conv_path(input, weight, padding, output_padding)) {
+    case ConvPath::kConvolution:
+      return at::convolution(input, weight, bias, stride, padding, dilation_one(),
+                             /*transposed=*/true, output_padding, 1)
+          .contiguous();
+    case ConvPath::kGemm:
+      y = at::mm(input.reshape({n, c_in}), weight.reshape({c_in, -1})).view({n, c_out, kh, kw});
+      break;
+    case ConvPath::kCol2im: {
+      const at::Tensor cols = at::matmul(weight.reshape({c_in, -1}).t().contiguous(),
+                                         input.reshape({n, c_in, -1}));
+      y = at::col2im(cols,
+                     {out_size(input.size(2), kh, stride[0], padding[0], output_padding[0]),
+                      out_size(input.size(3), kw, stride[1], padding[1], output_padding[1])},
+                     {kh, kw}, dilation_one(), padding, stride);
+      break;
+    }
+  }
   if (bias.has_value()) y.add_(bias->view({1, c_out, 1, 1}));
   return y;
 }
@@ -137,24 +166,40 @@ inline std::tuple<at::Tensor, at::Tensor, at::Tensor> conv_transpose_backward(
     const at::Tensor& dy, const at::Tensor& input, const at::Tensor& weight,
     at::IntArrayRef stride, at::IntArrayRef padding, at::IntArrayRef output_padding,
     std::array<bool, 3> output_mask) {
-  if (!is_single_gemm(input, padding, output_padding)) {
-    std::vector<int64_t> bias_sizes = {weight.size(1)};
-    return at::convolution_backward(
-        dy, input, weight,
-        output_mask[2] ? at::OptionalIntArrayRef(bias_sizes) : at::OptionalIntArrayRef(), stride,
-        padding, dilation_one(), /*transposed=*/true, output_padding, 1, output_mask);
-  }
   const int64_t n = input.size(0), c_in = weight.size(0);
-  const at::Tensor dy_flat = dy.view({n, -1});
   at::Tensor gi, gw, gb;
-  if (output_mask[0]) gi = at::mm(dy_flat, weight.reshape({c_in, -1}).t()).view(input.sizes());
-  if (output_mask[1]) gw = at::mm(input.reshape({n, c_in}).t(), dy_flat).view(weight.sizes());
+  switch (conv_path(input, weight, padding, output_padding)) {
+    case ConvPath::kConvolution: {
+      std::vector<int64_t> bias_sizes = {weight.size(1)};
+      return at::convolution_backward(
+          dy, input, weight,
+          output_mask[2] ? at::OptionalIntArrayRef(bias_sizes) : at::OptionalIntArrayRef(),
+          stride, padding, dilation_one(), /*transposed=*/true, output_padding, 1, output_mask);
+    }
+    case ConvPath::kGemm: {
+      const at::Tensor dy_flat = dy.view({n, -1});
+      if (output_mask[0])
+        gi = at::mm(dy_flat, weight.reshape({c_in, -1}).t()).view(input.sizes());
+      if (output_mask[1]) gw = at::mm(input.reshape({n, c_in}).t(), dy_flat).view(weight.sizes());
+      break;
+    }
+    case ConvPath::kCol2im: {
+      // The adjoint of col2im is im2col: columns of dy [N, C_out*kH*kW, H*W].
+      const at::Tensor cols = at::im2col(dy, {weight.size(2), weight.size(3)}, dilation_one(),
+                                         padding, stride);
+      if (output_mask[0])
+        gi = at::matmul(weight.reshape({c_in, -1}), cols).view(input.sizes());
+      if (output_mask[1])
+        gw = at::matmul(input.reshape({n, c_in, -1}), cols.transpose(1, 2))
+                 .sum(0)
+                 .view(weight.sizes());
+      break;
+    }
+  }
   if (output_mask[2]) gb = dy.sum({0, 2, 3});
   return {gi, gw, gb};
 }
 
-// Returns (out, y, mean, var): y is the convolution's output, kept for the
-// backward (empty when not normalising); mean/var the statistics used.
 template <typename ForwardPass>
 std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> conv_transpose_bn_act_forward(
     const at::Tensor& input, const at::Tensor& weight, const std::optional<at::Tensor>& bias,

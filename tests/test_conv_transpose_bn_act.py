@@ -99,6 +99,17 @@ def test_single_gemm_path_with_bias(device, stride):
     compare(plain.to(device), torch.randn(3, 7, 1, 1, device=device))
 
 
+@pytest.mark.parametrize("activation", ["tanh", "relu"])
+def test_col2im_path_few_output_channels(device, activation):
+    """Blocks with <= 4 output channels take GEMMs + col2im on the CPU."""
+    torch.manual_seed(3)
+    for norm in (False, True):
+        block = ConvTransposeBNAct(6, 1, (4, 3), (2, 3), (1, 0), (1, 2), bias=True, norm=norm,
+                                   activation=activation).to(device, torch.float64)
+        randomize_bn(block)
+        compare(block, torch.randn(2, 6, 5, 4, device=device, dtype=torch.float64))
+
+
 def test_state_dict_loads_both_ways():
     fused = ConvTransposeBNAct(4, 3, 4, 2, 1, bias=False)
     plain = nn.Sequential(nn.ConvTranspose2d(4, 3, 4, 2, 1, bias=False), nn.BatchNorm2d(3),
