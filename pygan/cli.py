@@ -43,8 +43,9 @@ def sample(args) -> int:
     from .trainers.runs import open_run
 
     trainer = open_run(args.run_dir, args.device)
-    out = trainer.sample(args.n, seed=args.seed)
-    if out.dim() == 4:
+    if hasattr(trainer, "write_samples"):  # families whose samples are not images or points
+        trainer.write_samples(args.n, args.out, seed=args.seed)
+    elif (out := trainer.sample(args.n, seed=args.seed)).dim() == 4:
         save_image_grid(out, args.out)
     else:
         data = trainer.meta.get("data")
@@ -70,7 +71,9 @@ def evaluate(args) -> int:
     if data is None:
         raise ValueError(f"{args.run_dir} does not record its data set; was it made by pygan train?")
     shape = tuple(trainer.data_shape)
-    if len(shape) == 1:
+    if hasattr(trainer, "evaluate_run"):  # families with their own metrics (text)
+        result = trainer.evaluate_run(args)
+    elif len(shape) == 1:
         _, m = load_named(data, "train", None)
         if m is None:
             raise ValueError(f"evaluation of vector data needs a mixture (ring, grid), got {data}")
@@ -129,15 +132,20 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("sample", help="sample from a run's generator")
     p.add_argument("run_dir")
     p.add_argument("-n", type=int, default=64)
-    p.add_argument("--out", required=True, help="PNG file")
+    p.add_argument("--out", required=True, help="PNG file (text runs: a .txt file)")
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--device", default="cpu")
     p.set_defaults(run=sample)
 
-    p = sub.add_parser("eval", help="evaluate a run (mode coverage, or FD/KID/precision/recall)")
+    p = sub.add_parser("eval", help="evaluate a run (mode coverage, FD/KID/precision/recall, "
+                       "NLL-oracle or BLEU)")
     p.add_argument("run_dir")
-    p.add_argument("-n", type=int, default=0, help="samples (default: 2500 points, 10000 images)")
+    p.add_argument("-n", type=int, default=0, help="samples (default: 2500 points, 10000 images, "
+                   "SeqGAN's eval_samples)")
     p.add_argument("--classifier", help="feature classifier file (default: the cached one)")
+    p.add_argument("--test", help="text runs: held-out text file, scored by the generator's NLL")
+    p.add_argument("--reference", help="text runs: reference sentences for BLEU "
+                   "(default: --test)")
     p.add_argument("--device", default="cpu")
     p.set_defaults(run=evaluate)
 

@@ -6,7 +6,8 @@ reverse KL). Features: :func:`frechet_distance`, :func:`kid`,
 :class:`FeatureClassifier` trained on the real data (:func:`train_classifier`,
 :func:`save_classifier`, :func:`load_classifier`), all at once by
 :func:`evaluate_images`.
-Text: :func:`bleu` (BLEU-2..5 against references) and :func:`self_bleu`.
+Text: :func:`bleu` (BLEU-2..5 against references) and :func:`self_bleu`;
+sequence models: :func:`nll` and :func:`oracle_nll` (SeqGAN's NLL-oracle).
 """
 from .bleu import bleu, self_bleu
 from .classifier import (FeatureClassifier, evaluate_images, extract_features,
@@ -14,7 +15,8 @@ from .classifier import (FeatureClassifier, evaluate_images, extract_features,
 from .frechet import frechet_distance, kid
 from .modes import mode_stats
 from .precision_recall import precision_recall
+from .text import nll, oracle_nll
 
 __all__ = ["FeatureClassifier", "bleu", "evaluate_images", "extract_features",
-           "frechet_distance", "kid", "load_classifier", "mode_stats", "precision_recall",
-           "save_classifier", "self_bleu", "train_classifier"]
+           "frechet_distance", "kid", "load_classifier", "mode_stats", "nll", "oracle_nll",
+           "precision_recall", "save_classifier", "self_bleu", "train_classifier"]

@@ -1,5 +1,8 @@
 """Generators and discriminators of the GAN families."""
 from .dcgan import DCGANDiscriminator, DCGANGenerator
 from .mlp import MLP
+from .oracle import OracleLSTM
+from .seqgan import CNNTextDiscriminator, LSTMGenerator, rollout_completions
 
-__all__ = ["MLP", "DCGANGenerator", "DCGANDiscriminator"]
+__all__ = ["MLP", "DCGANGenerator", "DCGANDiscriminator", "LSTMGenerator", "CNNTextDiscriminator",
+           "OracleLSTM", "rollout_completions"]

@@ -154,20 +154,28 @@ class Trainer:
         return self.ema.shadow if self.ema is not None else self.models["generator"]
 
     def optimize(self, name: str, loss: Tensor, optimizer: torch.optim.Optimizer,
-                 module: nn.Module) -> None:
+                 module: nn.Module, max_grad_norm: float = 0.0) -> None:
         """Backward, gradient averaging across processes, NaN/inf checks of the
-        loss and of the gradients (before they touch the weights), step."""
+        loss and of the gradients (before they touch the weights), clipping of
+        the gradients' global norm to ``max_grad_norm`` when > 0, step."""
         self._check_finite(name, loss)
         optimizer.zero_grad(set_to_none=True)
         (self.scaler.scale(loss) if self.scaler else loss).backward()
         params = [p for p in module.parameters() if p.grad is not None]
         average_gradients(params, self.dist.world)
         if self.scaler is not None:  # fp16: the scaler skips steps with inf gradients itself
+            if max_grad_norm > 0:
+                self.scaler.unscale_(optimizer)  # clip the true gradients, not the scaled ones
+                torch.nn.utils.clip_grad_norm_(params, max_grad_norm)
             self.scaler.step(optimizer)
             self.scaler.update()
             return
         norms = torch._foreach_norm([p.grad for p in params])
         self._check_finite(f"gradient of {name}", torch.stack(norms).sum() if norms else loss)
+        if max_grad_norm > 0 and norms:
+            total = torch.linalg.vector_norm(torch.stack(norms))
+            torch._foreach_mul_([p.grad for p in params],
+                                (max_grad_norm / (total + 1e-6)).clamp(max=1.0))
         optimizer.step()
 
     def _check_finite(self, name: str, value: Tensor) -> None:
@@ -275,11 +283,16 @@ class Trainer:
         self.step += 1
         return {**d_values, **g_values}
 
+    def log_due(self, step: int) -> bool:
+        """Whether the values of ``step`` go to metrics.csv; a family that
+        computes a metric now and then (an evaluation) adds those steps."""
+        return step % self.config.log_every == 0 or step == self.config.steps
+
     def _after_step(self, values: dict, log, bar, start: float) -> None:
         c, s = self.config, self.step
         for cb in self.callbacks:
             cb(self, values)
-        if log is not None and (s % c.log_every == 0 or s == c.steps):
+        if log is not None and self.log_due(s):
             row = {k: v.item() for k, v in values.items()}
             log.log(s, {**row, "seconds": time.perf_counter() - start})
             bar.set_postfix({k: f"{v:.4f}" for k, v in row.items()}, refresh=False)
