@@ -62,10 +62,13 @@ def main() -> None:
     parser.add_argument("--amp", choices=["none", "bf16"], default="none")
     parser.add_argument("--reps", type=int, default=0, help="default: 30 on CPU, 100 on CUDA")
     parser.add_argument("--no-compile", action="store_true")
+    parser.add_argument("--threads", type=int, default=0, help="CPU threads (default: torch's)")
     parser.add_argument("--workloads", nargs="*", default=["32x64", "32x128", "64x64", "64x128"],
                         help="SIZExBATCH")
     args = parser.parse_args()
     device = torch.device(args.device)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     reps = args.reps or (100 if device.type == "cuda" else 30)
     amp = None if args.amp == "none" else args.amp
     bw = copy_bandwidth(device)
@@ -91,7 +94,7 @@ def main() -> None:
                          "gflop": flops / 1e9, "mbytes": nbytes / 1e6, "floor_s": floor})
         lines.append("")
     print("\n".join(lines))
-    suffix = "" if amp is None else f"_{amp}"
+    suffix = ("" if amp is None else f"_{amp}") + (f"_{args.threads}t" if args.threads else "")
     path = write_results(f"conv_transpose_bn_act{suffix}", device,
                          {"reps": reps, "copy_bandwidth": bw, "matmul_flops": peak, "rows": rows,
                           "table": lines})

@@ -114,7 +114,7 @@ inline std::vector<int64_t> dilation_one() { return {1, 1}; }
 //   one GEMM, [N, C_in] @ [C_in, C_out*kH*kW]; oneDNN took ~4x longer.
 // - kCol2im: few output channels (the image block, C_out 1 or 3): batched
 //   GEMMs into columns [N, C_out*kH*kW, H*W], then col2im; oneDNN's strided
-//   kernels took ~4x longer forward (9.2 vs 2.0 ms at 64x64x16x16 -> 3 ch).
+//   forward took ~4x longer (9.2 vs 2.0 ms at 64x64x16x16 -> 3 channels).
 enum class ConvPath { kConvolution, kGemm, kCol2im };
 
 constexpr int64_t kCol2imMaxOutChannels = 4;
@@ -168,8 +168,11 @@ inline std::tuple<at::Tensor, at::Tensor, at::Tensor> conv_transpose_backward(
     std::array<bool, 3> output_mask) {
   const int64_t n = input.size(0), c_in = weight.size(0);
   at::Tensor gi, gw, gb;
+  // The col2im blocks' gradients are oneDNN's: its strided backward kernels
+  // are fast there (measured ~2x faster than im2col + GEMMs).
   switch (conv_path(input, weight, padding, output_padding)) {
-    case ConvPath::kConvolution: {
+    case ConvPath::kConvolution:
+    case ConvPath::kCol2im: {
       std::vector<int64_t> bias_sizes = {weight.size(1)};
       return at::convolution_backward(
           dy, input, weight,
@@ -181,18 +184,6 @@ inline std::tuple<at::Tensor, at::Tensor, at::Tensor> conv_transpose_backward(
       if (output_mask[0])
         gi = at::mm(dy_flat, weight.reshape({c_in, -1}).t()).view(input.sizes());
       if (output_mask[1]) gw = at::mm(input.reshape({n, c_in}).t(), dy_flat).view(weight.sizes());
-      break;
-    }
-    case ConvPath::kCol2im: {
-      // The adjoint of col2im is im2col: columns of dy [N, C_out*kH*kW, H*W].
-      const at::Tensor cols = at::im2col(dy, {weight.size(2), weight.size(3)}, dilation_one(),
-                                         padding, stride);
-      if (output_mask[0])
-        gi = at::matmul(weight.reshape({c_in, -1}), cols).view(input.sizes());
-      if (output_mask[1])
-        gw = at::matmul(input.reshape({n, c_in, -1}), cols.transpose(1, 2))
-                 .sum(0)
-                 .view(weight.sizes());
       break;
     }
   }
