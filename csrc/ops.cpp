@@ -40,4 +40,15 @@ TORCH_LIBRARY(pygan, m) {
       "int[2] padding, int[2] output_padding, bool normalize, bool training, float eps, "
       "str activation, float slope, bool[3] output_mask) -> (Tensor grad_input, "
       "Tensor grad_weight, Tensor grad_bias, Tensor grad_bn_weight, Tensor grad_bn_bias)");
+
+  // SeqGAN's Monte Carlo rollouts of one LSTM language model (embedding,
+  // one torch.nn.LSTM layer, output Linear): for every rollout n, prefix
+  // length t = 1..T-1 and sequence b, out[n, t-1, b] is seqs[b, :t] followed
+  // by tokens sampled from softmax(logits / temperature), PAD after an EOS.
+  // Randomness: Philox4x32-10 keyed by seed, counter (output position,
+  // offset), so CPU and CUDA draw the same tokens.
+  m.def(
+      "rollout(Tensor seqs, Tensor embedding, Tensor w_ih, Tensor w_hh, Tensor b_ih, "
+      "Tensor b_hh, Tensor w_out, Tensor b_out, int n_rollouts, float temperature, int seed, "
+      "int offset, int start_token, int? eos_token, int pad_token) -> Tensor");
 }

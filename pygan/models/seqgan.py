@@ -5,14 +5,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..ops.rollout import CPU_CHUNK_FLOATS, GPU_CHUNK_ROWS, rollout_reference, sample_tokens
+
 # The paper code's discriminator (LantaoYu/SeqGAN, sequence_gan.py).
 PAPER_WIDTHS = (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 15, 20)
 PAPER_MAPS = (100, 200, 200, 200, 200, 100, 100, 100, 100, 100, 160, 160)
-# Logits a CPU sampling chunk holds: [rows, V] float32 that stays in the L2
-# cache from the projection through the sampling (4096-row chunks of a
-# 5,000-token vocabulary ran 2-4x slower on the development machine).
-CPU_CHUNK_FLOATS = 1 << 19
-GPU_CHUNK_ROWS = 16384
 
 
 def _check_positive(owner: str, **values) -> None:
@@ -35,22 +32,6 @@ def check_tokens(name: str, seqs: Tensor, length: int | None = None) -> None:
 def check_temperature(temperature) -> None:
     if not isinstance(temperature, (int, float)) or not 0 < temperature < float("inf"):
         raise ValueError(f"temperature must be a positive finite number, got {temperature!r}")
-
-
-def sample_tokens(logits: Tensor, temperature: float = 1.0,
-                  generator: torch.Generator | None = None) -> Tensor:
-    """One token per row of ``logits`` [R, V] from softmax(logits / temperature):
-    int64 [R] on the logits' device (``generator`` must be on that device).
-
-    Inverse-CDF sampling with one uniform number per row: on the CPU,
-    torch.multinomial takes ~3x as long for 5000 categories."""
-    weights = logits.float() - logits.amax(1, keepdim=True)
-    if temperature != 1.0:
-        weights.mul_(1.0 / temperature)
-    cdf = weights.exp_().cumsum_(1)
-    u = torch.rand(len(cdf), 1, generator=generator, device=cdf.device) * cdf[:, -1:]
-    # right=True skips zero-probability tokens; the clamp guards u rounding up to the total.
-    return torch.searchsorted(cdf, u, right=True).squeeze(1).clamp_(max=cdf.shape[1] - 1)
 
 
 class LSTMGenerator(nn.Module):
@@ -187,49 +168,14 @@ class LSTMGenerator(nn.Module):
         return torch.stack(hs), torch.stack(cs)
 
 
-@torch.no_grad()
 def rollout_completions(model: LSTMGenerator, seqs: Tensor, n_rollouts: int,
                         temperature: float = 1.0,
                         generator: torch.Generator | None = None) -> Tensor:
-    """SeqGAN's Monte Carlo search: for every prefix length t = 1..T-1 of
-    every sequence and every rollout, the prefix copied and tokens t..T-1
-    sampled from ``model``.
-
-    Args:
-        model: the rollout network.
-        seqs: int64 [B, T] on the model's device.
-        n_rollouts: N >= 1.
-        generator: a torch.Generator on the model's device, or None.
-
-    Returns:
-        int64 [N, T-1, B, T]: ``out[n, t-1, b, :t] == seqs[b, :t]``; the rest
-        sampled (and PAD after an EOS when the model has one).
-
-    All completions advance together: at step s the rows of every prefix
-    length t <= s sample token s, those with t == s joining from the state
-    the teacher-forced pass over ``seqs`` left after t tokens
-    (:meth:`LSTMGenerator.prefix_states`, not re-run per rollout), so
-    N*B*T(T-1)/2 tokens are sampled in T-1 batched steps.
-    """
-    check_tokens("seqs", seqs)
-    _check_positive("rollout_completions", n_rollouts=n_rollouts)
-    check_temperature(temperature)
-    B, T = seqs.shape
-    out = seqs.expand(n_rollouts, max(T - 1, 0), B, T).clone()
-    if T < 2:
-        return out
-    h_prefix, c_prefix = model.prefix_states(seqs)
-    # Active rows are ordered by prefix length, then rollout, then sequence.
-    h = h_prefix.new_empty(0, model.hidden_dim)
-    c = h.clone()
-    for s in range(1, T):
-        h = torch.cat([h, h_prefix[s].repeat(n_rollouts, 1)])
-        c = torch.cat([c, c_prefix[s].repeat(n_rollouts, 1)])
-        tokens = model.sample_next(h, temperature, generator)
-        out[:, :s, :, s] = tokens.view(s, n_rollouts, B).transpose(0, 1)
-        if s < T - 1:
-            h, c = model.cell(tokens, (h, c))
-    return model.finish(out.view(-1, T)).view(out.shape)
+    """SeqGAN's Monte Carlo search in pure PyTorch: int64 [N, T-1, B, T],
+    ``out[n, t-1, b, :t] == seqs[b, :t]``, the rest sampled from ``model``
+    with ``generator``. It is :func:`pygan.ops.rollout_reference`, the
+    reference of the ``rollout`` op that the trainer runs."""
+    return rollout_reference(model, seqs, n_rollouts, temperature, generator)
 
 
 class Highway(nn.Module):

@@ -13,7 +13,8 @@ from torch import Tensor
 from ..metrics.text import nll, oracle_nll
 from ..models.oracle import OracleLSTM
 from ..models.seqgan import (PAPER_MAPS, PAPER_WIDTHS, CNNTextDiscriminator, LSTMGenerator,
-                             check_temperature, rollout_completions)
+                             check_temperature)
+from ..ops import rollout
 from . import seqgan_data
 from .base import Trainer
 from .config import TrainConfig
@@ -280,11 +281,13 @@ class SeqGANTrainer(Trainer):
         """float32 [B, T] rewards of sequences [B, T] (on the trainer's device):
         for token t < T-1, the discriminator's probability of "real" averaged
         over ``rollouts`` completions of the prefix of t+1 tokens by the
-        rollout network; for the last token, its probability for ``seqs``."""
+        rollout network (:func:`pygan.ops.rollout`: its Philox seed is drawn
+        from ``generator``); for the last token, its probability for ``seqs``.
+        All N*(T-1)*B completions are scored in SCORE_CHUNK batches."""
         B, T = seqs.shape
         n = self.config.rollouts
-        done = rollout_completions(self.models["rollout"], seqs, n, self.config.temperature,
-                                   generator)
+        done = rollout(self.models["rollout"], seqs, n, self.config.temperature,
+                       generator=generator)
         prefix = self.real_probability(done.view(-1, T)).view(n, T - 1, B).mean(0)
         return torch.cat([prefix.T, self.real_probability(seqs)[:, None]], 1)
 

@@ -1,0 +1,90 @@
+// Argument checks of pygan::rollout, shared by the CPU kernel and the CUDA
+// binding so both backends reject the same inputs with the same words.
+#pragma once
+
+#include <ATen/ATen.h>
+
+#include <cmath>
+#include <optional>
+
+#include "common/rollout.h"
+
+namespace pygan {
+
+// What the kernels need besides the tensors.
+struct RolloutArgs {
+  RolloutShape shape;
+  float inv_temp;
+  uint64_t seed;
+  uint64_t offset;
+  int64_t start_token;
+  int64_t eos_token;  // -1: none
+  int64_t pad_token;
+};
+
+inline void check_param(const char* name, const at::Tensor& t, at::IntArrayRef want,
+                        const at::Tensor& seqs) {
+  TORCH_CHECK(t.scalar_type() == at::kFloat, "rollout: ", name, " must be float32, got ",
+              t.scalar_type());
+  TORCH_CHECK(t.device() == seqs.device(), "rollout: ", name, " is on ", t.device(),
+              " but seqs is on ", seqs.device());
+  TORCH_CHECK(t.sizes() == want, "rollout: ", name, " must have shape ", want, ", got ",
+              t.sizes());
+}
+
+inline void check_token(const char* name, int64_t token, int64_t vocab) {
+  TORCH_CHECK(token >= 0 && token < vocab, "rollout: ", name, " must be a token id in [0, ",
+              vocab, "), got ", token);
+}
+
+// Checks every argument, naming the offending one. The token range check
+// of seqs reads its min and max (one device sync on CUDA).
+inline RolloutArgs check_rollout_args(const at::Tensor& seqs, const at::Tensor& embedding,
+                                      const at::Tensor& w_ih, const at::Tensor& w_hh,
+                                      const at::Tensor& b_ih, const at::Tensor& b_hh,
+                                      const at::Tensor& w_out, const at::Tensor& b_out,
+                                      int64_t n_rollouts, double temperature, int64_t seed,
+                                      int64_t offset, int64_t start_token,
+                                      std::optional<int64_t> eos_token, int64_t pad_token) {
+  TORCH_CHECK(seqs.scalar_type() == at::kLong && seqs.dim() == 2, "rollout: seqs must be an ",
+              "int64 tensor [B, T], got ", seqs.scalar_type(), " of shape ", seqs.sizes());
+  const int64_t batch = seqs.size(0), length = seqs.size(1);
+  TORCH_CHECK(batch >= 1, "rollout: seqs must hold at least one sequence, got shape ",
+              seqs.sizes());
+  TORCH_CHECK(length >= 2, "rollout: seqs must have T >= 2 tokens a row (prefix lengths ",
+              "1..T-1), got T = ", length);
+  TORCH_CHECK(embedding.dim() == 2 && embedding.size(0) >= 1 && embedding.size(1) >= 1,
+              "rollout: embedding must be [V, E], got shape ", embedding.sizes());
+  const int64_t vocab = embedding.size(0), emb = embedding.size(1);
+  TORCH_CHECK(w_hh.dim() == 2 && w_hh.size(1) >= 1 && w_hh.size(0) == 4 * w_hh.size(1),
+              "rollout: w_hh must be [4H, H] (torch.nn.LSTM's weight_hh_l0), got shape ",
+              w_hh.sizes());
+  const int64_t hidden = w_hh.size(1);
+  check_param("embedding", embedding, {vocab, emb}, seqs);
+  check_param("w_ih", w_ih, {4 * hidden, emb}, seqs);
+  check_param("w_hh", w_hh, {4 * hidden, hidden}, seqs);
+  check_param("b_ih", b_ih, {4 * hidden}, seqs);
+  check_param("b_hh", b_hh, {4 * hidden}, seqs);
+  check_param("w_out", w_out, {vocab, hidden}, seqs);
+  check_param("b_out", b_out, {vocab}, seqs);
+  TORCH_CHECK(n_rollouts >= 1, "rollout: n_rollouts must be >= 1, got ", n_rollouts);
+  TORCH_CHECK(std::isfinite(temperature) && temperature > 0, "rollout: temperature must be a ",
+              "positive finite number, got ", temperature);
+  TORCH_CHECK(offset >= 0, "rollout: offset must be >= 0, got ", offset);
+  check_token("start_token", start_token, vocab);
+  if (eos_token.has_value()) check_token("eos_token", *eos_token, vocab);
+  check_token("pad_token", pad_token, vocab);
+  const auto [lo, hi] = at::aminmax(seqs);
+  const int64_t lo_v = lo.item<int64_t>(), hi_v = hi.item<int64_t>();
+  TORCH_CHECK(lo_v >= 0 && hi_v < vocab, "rollout: seqs must hold token ids in [0, ", vocab,
+              "), got values from ", lo_v, " to ", hi_v);
+  return {{n_rollouts, length, batch, vocab, emb, hidden},
+          static_cast<float>(1.0 / temperature),
+          static_cast<uint64_t>(seed),
+          static_cast<uint64_t>(offset),
+          start_token,
+          eos_token.value_or(-1),
+          pad_token};
+}
+
+}  // namespace pygan
