@@ -6,20 +6,13 @@
 #include <cstdlib>
 #include <limits>
 
+#include "expect.h"
 #include "common/philox.h"
 #include "common/rmsprop_clip.h"
 #include "common/rollout.h"
 #include "common/sampling.h"
 
 using pygan::RMSpropClipHyper;
-
-#define EXPECT(cond)                                                    \
-  do {                                                                  \
-    if (!(cond)) {                                                      \
-      std::fprintf(stderr, "%s:%d: expected %s\n", __FILE__, __LINE__, #cond); \
-      std::exit(1);                                                     \
-    }                                                                   \
-  } while (0)
 
 static bool near(double a, double b) { return std::fabs(a - b) <= 1e-12 * (1 + std::fabs(b)); }
 

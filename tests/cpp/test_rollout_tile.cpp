@@ -10,14 +10,7 @@
 #include <vector>
 
 #include "cpu/rollout_tile.h"
-
-#define EXPECT(cond)                                                              \
-  do {                                                                            \
-    if (!(cond)) {                                                                \
-      std::fprintf(stderr, "%s:%d: expected %s\n", __FILE__, __LINE__, #cond);    \
-      std::exit(1);                                                               \
-    }                                                                             \
-  } while (0)
+#include "expect.h"
 
 static bool same_bits(float a, float b) { return std::memcmp(&a, &b, sizeof a) == 0; }
 
