@@ -76,6 +76,7 @@ def make(run_dir, callbacks=(), **override):
     dict(),
     dict(fake_class="explicit", g_loss="nonsaturating", d_arch="mlp"),
     dict(unsupervised_weight=0.0),
+    dict(d_arch="conv", d_weight_norm=True),
 ])
 def test_small_runs_log_the_test_error(override, tmp_path):
     trainer = make(tmp_path, steps=4, sample_every=2, **override)
@@ -90,6 +91,19 @@ def test_small_runs_log_the_test_error(override, tmp_path):
     assert (tmp_path / "samples" / "final.png").is_file() != baseline
     logits, features = trainer.models["discriminator"](torch.zeros(2, 1, 8, 8))
     assert logits.shape == (2, 3 + (override.get("fake_class") == "explicit"))
+
+
+@pytest.mark.parametrize("arch", ["mlp", "conv"])
+def test_weight_norm_starts_as_the_same_function(arch):
+    def build(weight_norm):
+        torch.manual_seed(0)
+        return SSGANDiscriminator((1, 8, 8), 4, arch, 8, weight_norm=weight_norm).eval()
+
+    plain, normed = build(False), build(True)
+    x = torch.randn(5, 1, 8, 8)
+    torch.testing.assert_close(normed(x)[0], plain(x)[0])
+    layers = [m for m in normed.modules() if isinstance(m, (torch.nn.Linear, torch.nn.Conv2d))]
+    assert layers and all(hasattr(m, "parametrizations") for m in layers)
 
 
 def test_eval_every_adds_logged_rows_with_a_test_error(tmp_path):

@@ -86,10 +86,39 @@ def test_resume_is_exact(name, tmp_path):
     assert len((tmp_path / "b" / "metrics.csv").read_text().splitlines()) == 1 + 3
 
 
+def test_learning_rates_fall_linearly_and_resume_exactly(tmp_path):
+    def lrs(trainer):
+        return [g["lr"] for o in trainer.optimizers.values() for g in o.param_groups]
+
+    straight = make("gan", tmp_path / "a", steps=6, lr_decay_start=0.5, deterministic=True)
+    seen = []
+    straight.callbacks.append(lambda t, values: seen.append(lrs(t)))
+    straight.fit()
+    # Steps 0-3 at the built rate, then (6 - step) / 3 of it.
+    assert seen == [[1e-4, 1e-4]] * 4 + [[pytest.approx(2e-4 / 3)] * 2,
+                                         [pytest.approx(1e-4 / 3)] * 2]
+    # Ctrl-C after step 4, then resume: the schedule and the weights match.
+    first = make("gan", tmp_path / "b", steps=6, lr_decay_start=0.5, deterministic=True)
+    first.callbacks.append(lambda t, values: t.step == 4 and os.kill(os.getpid(), signal.SIGINT))
+    first.fit()
+    assert first.step == 4
+    second = make("gan", tmp_path / "b", steps=6, lr_decay_start=0.5, deterministic=True)
+    second.fit()
+    want, got = weights(straight), weights(second)
+    assert all(torch.equal(want[k], got[k]) for k in want)
+
+
 def test_resume_refuses_a_different_configuration(tmp_path):
     make("gan", tmp_path, steps=2).fit()
     with pytest.raises(ValueError, match="different configuration.*lr: 0.0001 -> 0.001"):
         make("gan", tmp_path, steps=4, lr=1e-3).fit()
+    # A checkpoint from before a config field existed resumes when the field is at its default.
+    ckpt = load_checkpoint(tmp_path / "last.pt")
+    del ckpt["config"]["lr_decay_start"]
+    save_checkpoint(tmp_path / "last.pt", ckpt)
+    assert make("gan", tmp_path, steps=3).fit()["step"] == 3
+    with pytest.raises(ValueError, match="lr_decay_start: 1.0 -> 0.5"):
+        make("gan", tmp_path, steps=4, lr_decay_start=0.5).fit()
 
 
 def test_nan_stops_with_step_and_loss_and_saves(tmp_path):
@@ -204,6 +233,7 @@ def test_bf16_autocast_runs(tmp_path):
     (dict(amp="fp8"), "amp must be one of"),
     (dict(ema=1.0), r"ema must be in \[0, 1\)"),
     (dict(label_smoothing=-0.1), "label_smoothing must be in"),
+    (dict(lr_decay_start=1.5), r"lr_decay_start must be in \[0, 1\]"),
     (dict(amp="fp16", device="cpu"), "amp='fp16' needs a CUDA device"),
     (dict(image_size=32), "image_size is 32 but the images are 16x16"),
 ])

@@ -89,7 +89,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--name", default="coco", help="output stem: seqgan_<name>.{md,json}")
     parser.add_argument("--train", default=str(DATA / "coco_captions" / "train.txt"))
-    parser.add_argument("--test", default=None, help="default for --name coco: its test.txt")
+    parser.add_argument("--test", default=None, help="default for --name coco*: its test.txt")
     parser.add_argument("--holdout", type=float, default=0.0,
                         help="without --test: the fraction of last lines held out")
     parser.add_argument("--level", choices=("word", "char"), default="word")
@@ -105,12 +105,12 @@ def main():
     parser.add_argument("--rollouts", type=int, default=16)
     parser.add_argument("--samples", type=int, default=2000, help="generated sentences scored")
     parser.add_argument("--temperatures", default="0.9",
-                        help="also score the MLE model sampled at these (comma-separated)")
+                        help="also score every model sampled at these (comma-separated)")
     parser.add_argument("--show", type=int, default=20, help="example sentences in the report")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
-    if args.test is None and args.name == "coco":
+    if args.test is None and args.name.startswith("coco"):
         args.test = str(DATA / "coco_captions" / "test.txt")
 
     import torch
@@ -157,8 +157,8 @@ def main():
     trainer, mle_seconds = train_to(mle)
     after_mle = evaluate(trainer, args, refs, held_tokens)
     print("MLE", json.dumps({k: v for k, v in after_mle.items() if k != "examples"}), flush=True)
-    cooled = [evaluate(trainer, args, refs, held_tokens, float(t))
-              for t in args.temperatures.split(",") if t]
+    temperatures = [float(t) for t in args.temperatures.split(",") if t]
+    cooled = [evaluate(trainer, args, refs, held_tokens, t) for t in temperatures]
     adversarial, adv_seconds = [], 0.0
     if args.adv_steps:
         start = mle + args.d_pretrain_rounds
@@ -168,9 +168,10 @@ def main():
         for mark in marks:
             trainer, seconds = train_to(mark)
             adv_seconds += seconds
-            adversarial.append(evaluate(trainer, args, refs, held_tokens))
-            print(f"adversarial step {mark - start}", json.dumps(
-                {k: v for k, v in adversarial[-1].items() if k != "examples"}), flush=True)
+            for t in [1.0, *temperatures]:
+                adversarial.append(evaluate(trainer, args, refs, held_tokens, t))
+                print(f"adversarial step {mark - start}", json.dumps(
+                    {k: v for k, v in adversarial[-1].items() if k != "examples"}), flush=True)
     else:
         d_seconds = 0.0
     wall = time.perf_counter() - begun
@@ -178,7 +179,7 @@ def main():
 
     cols = read_metrics(run / "metrics.csv")
     d_acc = [(s, round(a, 3)) for s, a in zip(cols["step"], cols["acc_d"]) if a == a]
-    command = "nice -n 10 python bench/quality/seqgan_text.py " + " ".join(sys.argv[1:])
+    command = "python bench/quality/seqgan_text.py " + " ".join(sys.argv[1:])
     result = {"command": command.strip(), "wall_seconds": round(wall),
               "mle_seconds": round(mle_seconds), "d_pretrain_seconds": round(d_seconds),
               "adversarial_seconds": round(adv_seconds), "settings": vars(args),
@@ -204,7 +205,9 @@ def report(r: dict, args) -> str:
     models += [(f"pygan MLE sampled at temperature {c['temperature']}", c)
                for c in r["mle_cooled"]]
     models += [(f"pygan SeqGAN (+ {args.d_pretrain_rounds} D rounds, {a['step'] - start} "
-                "adversarial steps)", a) for a in r["adversarial"]]
+                "adversarial steps" + (f", temperature {a['temperature']}"
+                                       if a["temperature"] != 1 else "") + ")", a)
+               for a in r["adversarial"]]
     head = (f"# SeqGAN on {Path(args.train).name} ({args.level} tokens)\n\n"
             f"Command: `{r['command']}` (wall time {r['wall_seconds'] / 60:.0f} min on the shared "
             f"2-core development machine, {args.threads} thread: MLE {r['mle_seconds'] / 60:.1f} "
@@ -244,7 +247,7 @@ def report(r: dict, args) -> str:
                 f"self-BLEU-2/3/4/5 of {args.samples} generated lines.\n\n"
                 "| model | NLL held out | self-BLEU-2/3/4/5 |\n|---|---|---|\n"
                 + "\n".join(rows) + "\n")
-    last_name, last = models[-1] if not r["adversarial"] else (models[-1][0], r["adversarial"][-1])
+    last_name, last = [(name, m) for name, m in models if m["temperature"] == 1][-1]
     examples = "\n".join(f"    {s}" for s in last["examples"])
     return (head + body + f"\nThe first {args.show} of the sentences of {last_name} "
             f"(sampled at temperature 1):\n\n{examples}\n")

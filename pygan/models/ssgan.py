@@ -43,14 +43,19 @@ class SSGANDiscriminator(nn.Module):
     - "mlp": Salimans et al.'s MNIST net: Gaussian noise (std ``noise``) on
       the input, then ReLU layers of 1000-500-250-250-250 units (scaled by
       width / 64) with noise std 0.5 between them and before the output
-      (F = the last layer's units, before its noise). He initialisation
-      stands in for their weight normalisation.
+      (F = the last layer's units, before its noise).
+
+    ``weight_norm`` reparametrises every linear and convolution layer as
+    w = g * v / ||v|| (Salimans & Kingma 2016, as Salimans et al.'s
+    semi-supervised nets do), with g starting at ||v|| of the He
+    initialisation.
 
     Any H and W for "conv"; "mlp" is built for the given image shape.
     """
 
     def __init__(self, image_shape: tuple[int, int, int], num_outputs: int, arch: str = "conv",
-                 width: int = 64, noise: float = 0.3, dropout: float = 0.5):
+                 width: int = 64, noise: float = 0.3, dropout: float = 0.5,
+                 weight_norm: bool = False):
         super().__init__()
         if arch not in D_ARCHS:
             raise ValueError(f"arch must be one of {D_ARCHS}, got {arch!r}")
@@ -81,6 +86,10 @@ class SSGANDiscriminator(nn.Module):
         self.head = nn.Sequential(*([GaussianNoise(0.5)] if arch == "mlp" else []),
                                   nn.Linear(c, num_outputs))
         self.apply(_he_init)
+        if weight_norm:
+            for m in self.modules():
+                if isinstance(m, (nn.Linear, nn.Conv2d)):
+                    nn.utils.parametrizations.weight_norm(m)
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
         if x.dim() != 4 or tuple(x.shape[1:]) != self.image_shape:

@@ -83,6 +83,8 @@ class Trainer:
             model.to(self.device)
             broadcast_module(model, self.dist.world)
         self.ema = EMA(self.models["generator"], config.ema) if config.ema > 0 else None
+        self.base_lrs = {name: [g["lr"] for g in opt.param_groups]
+                         for name, opt in self.optimizers.items()}
         self.scaler = torch.amp.GradScaler("cuda") if config.amp == "fp16" else None
         self.step = 0
 
@@ -211,10 +213,11 @@ class Trainer:
         if ckpt.get("family") != self.family:
             raise ValueError(f"{path} is a {ckpt.get('family')!r} checkpoint, not {self.family!r}")
         ours = dataclasses.asdict(self.config)
-        changed = sorted(k for k in ours if k not in RESUMABLE_CHANGES
-                         and ckpt["config"].get(k) != ours[k])
+        # A field the checkpoint lacks is newer than it: its default is the old behaviour.
+        saved = {**dataclasses.asdict(type(self.config)()), **ckpt["config"]}
+        changed = sorted(k for k in ours if k not in RESUMABLE_CHANGES and saved.get(k) != ours[k])
         if changed:
-            diffs = ", ".join(f"{k}: {ckpt['config'].get(k)!r} -> {ours[k]!r}" for k in changed)
+            diffs = ", ".join(f"{k}: {saved.get(k)!r} -> {ours[k]!r}" for k in changed)
             raise ValueError(f"cannot resume {path} with a different configuration ({diffs})")
         for k, m in self.models.items():
             m.load_state_dict(ckpt["models"][k])
@@ -255,6 +258,7 @@ class Trainer:
         try:
             with _sigint_flag() as interrupted:
                 while self.step < c.steps and not interrupted():
+                    self.set_learning_rates()
                     values = self.train_step()
                     self._after_step(values, log, bar, start)
         except TrainingDiverged as exc:
@@ -270,6 +274,17 @@ class Trainer:
             plot_losses(self.run_dir / "metrics.csv", self.run_dir / "losses.png")
             self.save_samples(self.run_dir / "samples" / "final.png")
         return {"step": self.step, **{k: v.item() for k, v in values.items()}}
+
+    def set_learning_rates(self) -> None:
+        """Each optimizer's rates for this step: the built ones until
+        ``lr_decay_start * steps``, then falling linearly to 0 at ``steps``.
+        A function of the step alone, so a resumed run follows it exactly."""
+        c = self.config
+        start = c.lr_decay_start * c.steps
+        scale = (c.steps - self.step) / (c.steps - start) if self.step > start else 1.0
+        for name, optimizer in self.optimizers.items():
+            for group, lr in zip(optimizer.param_groups, self.base_lrs[name]):
+                group["lr"] = lr * scale
 
     def train_step(self) -> dict[str, Tensor]:
         """One generator step and the discriminator steps before it; families

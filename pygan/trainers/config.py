@@ -20,6 +20,8 @@ class TrainConfig:
     noise_anneal_steps: int = 0  # ... decaying linearly to 0 here (0: at `steps`, so a
     # resumed run with more steps re-stretches the annealing; set it to resume exactly)
     label_smoothing: float = 0.0  # one-sided: D's real target is 1 - label_smoothing
+    lr_decay_start: float = 1.0  # fraction of the steps after which every learning rate
+    # falls linearly to 0 at the last step (1: constant rates)
     log_every: int = 50
     sample_every: int = 500  # 0 disables the sample images during training
     checkpoint_every: int = 500
@@ -40,6 +42,8 @@ class TrainConfig:
                 raise ValueError(f"{f.name} must be >= 0, got {value!r}")
         if not 0.0 <= self.ema < 1.0:
             raise ValueError(f"ema must be in [0, 1), got {self.ema}")
+        if not 0.0 <= self.lr_decay_start <= 1.0:
+            raise ValueError(f"lr_decay_start must be in [0, 1], got {self.lr_decay_start}")
         if not 0.0 <= self.label_smoothing < 1.0:
             raise ValueError(f"label_smoothing must be in [0, 1), got {self.label_smoothing}")
 

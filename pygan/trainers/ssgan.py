@@ -31,11 +31,12 @@ class SSGANConfig(EvalFields, TrainConfig):
     d_width: int = 64
     d_noise: float = 0.3  # std of the Gaussian noise on D's input (training only)
     d_dropout: float = 0.5
+    d_weight_norm: bool = False  # weight normalisation on D's layers (Salimans et al.)
     z_dim: int = 100
     g_width: int = 500
     g_depth: int = 2
     lr: float = 1e-3
-    lr_decay_start: float = 0.5  # fraction of the steps after which lr falls linearly to 0
+    lr_decay_start: float = 0.5
     beta1: float = 0.5
     beta2: float = 0.999
 
@@ -43,8 +44,6 @@ class SSGANConfig(EvalFields, TrainConfig):
         super().validate()
         if not self.lr > 0:
             raise ValueError(f"lr must be > 0, got {self.lr}")
-        if not 0 <= self.lr_decay_start <= 1:
-            raise ValueError(f"lr_decay_start must be in [0, 1], got {self.lr_decay_start}")
         if not self.unsupervised_weight >= 0:
             raise ValueError(f"unsupervised_weight must be >= 0, got {self.unsupervised_weight}")
         if not 0 <= self.d_dropout < 1:
@@ -116,7 +115,8 @@ class SSGANTrainer(LabelledSplitTrainer, AdversarialTrainer):
         self.z_dim = c.z_dim
         outputs = self.num_classes + (c.fake_class == "explicit")
         self.models["discriminator"] = SSGANDiscriminator(self.data_shape, outputs, c.d_arch,
-                                                          c.d_width, c.d_noise, c.d_dropout)
+                                                          c.d_width, c.d_noise, c.d_dropout,
+                                                          c.d_weight_norm)
         self.models["generator"] = ImageMLPGenerator(c.z_dim, self.data_shape, c.g_width,
                                                      c.g_depth)
         for name, model in self.models.items():
@@ -168,13 +168,6 @@ class SSGANTrainer(LabelledSplitTrainer, AdversarialTrainer):
         return {"loss_g": loss.detach()}
 
     def train_step(self):
-        # A function of the step (not optimizer state), so a resumed run follows it exactly.
-        c = self.config
-        start = c.lr_decay_start * c.steps
-        scale = min(1.0, (c.steps - self.step) / (c.steps - start)) if self.step > start else 1.0
-        for optimizer in self.optimizers.values():
-            for group in optimizer.param_groups:
-                group["lr"] = c.lr * scale
         return self.with_evaluation(super().train_step())
 
     def save_samples(self, path):
