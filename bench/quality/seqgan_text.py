@@ -195,6 +195,12 @@ def main():
     print(text)
 
 
+def beats_texygen(m: dict) -> bool:
+    bleu, self_bleu = TEXYGEN["SeqGAN"]
+    return (all(a >= b for a, b in zip(m["bleu"], bleu))
+            and all(a <= b for a, b in zip(m["self_bleu"], self_bleu)))
+
+
 def _f(values) -> str:
     return " / ".join(f"{v:.3f}" for v in values)
 
@@ -221,9 +227,9 @@ def report(r: dict, args) -> str:
     if args.test:
         rows = [f"| {name} | {_f(m['bleu'])} | {_f(m['self_bleu'])} | {_f(m['bleu_500'])} "
                 f"| {_f(m['self_bleu_500'])} "
-                f"| {m['nll_held_out']:.3f} | {m['mean_length']:.1f} | {m['unk_rate']:.3f} |"
-                for name, m in models]
-        rows += [f"| Texygen {k} | {_f(b)} | {_f(s)} | - | - | - | - | - |"
+                f"| {m['nll_held_out']:.3f} | {m['mean_length']:.1f} | {m['unk_rate']:.3f} "
+                f"| {'yes' if beats_texygen(m) else 'no'} |" for name, m in models]
+        rows += [f"| Texygen {k} | {_f(b)} | {_f(s)} | - | - | - | - | - | - |"
                  for k, (b, s) in TEXYGEN.items()]
         punct = [f"| {name} | {_f(m['bleu_punct'])} | {_f(m['self_bleu_punct'])} |"
                  for name, m in models if "bleu_punct" in m]
@@ -233,9 +239,12 @@ def report(r: dict, args) -> str:
                 f"{args.samples - 1}); as Texygen's code computes them in its default fast "
                 "mode, BLEU against the first 500 test lines and self-BLEU of the first 500 "
                 "generated sentences, each against the other 499; NLL per token of the test lines (EOS included), "
-                "mean generated length (tokens), share of `<unk>` tokens.\n\n"
+                "mean generated length (tokens), share of `<unk>` tokens; whether the row "
+                "meets the aim (BLEU-2..5 each at or above Texygen's SeqGAN row and "
+                "self-BLEU-2..5 each at or below it).\n\n"
                 "| model | BLEU-2/3/4/5 | self-BLEU-2/3/4/5 | BLEU, 500 refs | self-BLEU, 500 | "
-                "NLL test | length | unk |\n|---|---|---|---|---|---|---|---|\n" + "\n".join(rows) +
+                "NLL test | length | unk | aim |\n|---|---|---|---|---|---|---|---|---|\n" +
+                "\n".join(rows) +
                 "\n\nThe same sentences and test lines with punctuation split off "
                 "(regex `\\w+|[^\\w\\s]`, closer to Texygen's nltk word_tokenize):\n\n"
                 "| model | BLEU-2/3/4/5 | self-BLEU-2/3/4/5 |\n|---|---|---|\n" +
