@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from pygan.models import MLP, DCGANDiscriminator, DCGANGenerator
+from pygan.models.mlp import Maxout
 from pygan.trainers import (DCGANConfig, DCGANTrainer, GANConfig, GANTrainer, TrainingDiverged,
                             WGANConfig, WGANTrainer)
 from pygan.trainers.checkpoint import load_checkpoint, save_checkpoint
@@ -211,6 +212,15 @@ def test_instance_noise_anneals_linearly():
     assert instance_noise_std(0.0, 0, 4) == 0.0
 
 
+def test_maxout_takes_the_largest_piece_per_unit(tmp_path):
+    layer = Maxout(3, 4, 5)
+    x = torch.randn(6, 3)
+    pieces = layer.linear(x).view(6, 4, 5)
+    torch.testing.assert_close(layer(x), pieces.max(2).values)
+    trainer = make("gan", tmp_path, d_maxout=5)
+    assert trainer.models["discriminator"](torch.randn(7, 2)).shape == (7, 1)
+
+
 def test_ema_tracks_the_average():
     m = torch.nn.Linear(2, 1)
     ema = EMA(m, 0.5)
@@ -309,6 +319,8 @@ def test_ctrl_c_saves_and_exits_cleanly(tmp_path):
     (lambda: TensorBatches((torch.zeros(4), torch.zeros(5)), 2, 0),
      "tensors must have the same length"),
     (lambda: MLP(2, 0), "d_out must be a positive int"),
+    (lambda: MLP(2, 1, maxout=0), "maxout must be a positive int"),
+    (lambda: MLP(2, 1, maxout=3, batchnorm=True), "maxout layers take no BatchNorm"),
     (lambda: DCGANGenerator(28), "image_size must be one of"),
     (lambda: DCGANDiscriminator(32, norm="spectral"), "norm must be 'batch', 'layer' or 'none'"),
 ])

@@ -23,6 +23,7 @@ class MLPFields:
     g_batchnorm: bool = True
     d_width: int = 200
     d_depth: int = 3
+    d_maxout: int = 1  # pieces per unit of D's maxout layers (PacGAN: 5); 1: LeakyReLU
 
 
 @dataclass
@@ -112,7 +113,8 @@ class AdversarialTrainer(Trainer):
         dim = self.data_shape[0]
         self.models["generator"] = MLP(self.z_dim, dim, config.g_width, config.g_depth,
                                        batchnorm=config.g_batchnorm)
-        self.models["discriminator"] = MLP(dim, 1, config.d_width, config.d_depth, leaky=leaky_d)
+        self.models["discriminator"] = MLP(dim, 1, config.d_width, config.d_depth, leaky=leaky_d,
+                                           maxout=config.d_maxout)
 
     def build_dcgan(self, config: DCGANFields, norm: str = "batch") -> None:
         c, h, w = self.data_shape
