@@ -122,8 +122,7 @@ def test_resume_is_exact(tmp_path):
         if trainer.step == 4:
             shutil.copy(tmp_path / "a" / "last.pt", tmp_path / "b" / "last.pt")
 
-    extra = dict(steps=5, deterministic=True, checkpoint_every=3, lr_decay_start=0.5,
-                 eval_average=0.5)
+    extra = dict(steps=5, deterministic=True, checkpoint_every=3, lr_decay_start=0.5)
     straight = make(tmp_path / "a", callbacks=[keep_step_3], **extra)
     straight.fit()
     resumed = make(tmp_path / "b", **extra)
@@ -134,22 +133,7 @@ def test_resume_is_exact(tmp_path):
         for (k, want), got in zip(model.state_dict().items(),
                                   resumed.models[name].state_dict().values()):
             assert torch.equal(want, got), f"{name}.{k}"
-    assert "classifier_average" in resumed.models  # restored with the others above
     assert straight.evaluate() == resumed.evaluate()
-
-
-def test_eval_average_is_what_evaluation_scores(tmp_path):
-    trainer = make(tmp_path, steps=3, eval_average=0.5)
-    live = trainer.models["discriminator"]
-    trainer.fit()
-    average = trainer.models["classifier_average"]
-    for p, now in zip(average.parameters(), live.parameters()):
-        assert not torch.equal(p, now)  # it lags the weights ...
-    split_ = trainer.split
-    with torch.no_grad():
-        want = (average(split_.test_inputs)[0][:, :3].argmax(1) == split_.test_labels)
-    assert trainer.evaluate()["test_accuracy"] == pytest.approx(want.float().mean().item())
-    assert trainer.models["discriminator"] is live and live.training  # ... and is put back
 
 
 def test_command_line_train_sample_and_bad_counts(tmp_path, capsys):
@@ -189,7 +173,6 @@ def test_command_line_train_sample_and_bad_counts(tmp_path, capsys):
     (lambda: SSGANTrainer(SSGANConfig(**QUIET), (torch.zeros(4, 1, 8, 8),), "unused"),
      "takes a LabelledSplit"),
     (lambda: SSGANConfig(eval_every=-1).validate(), "eval_every must be >= 0"),
-    (lambda: SSGANConfig(eval_average=1.0).validate(), r"eval_average must be in \[0, 1\)"),
     (lambda: SSGANConfig(unsupervised_weight=-1.0).validate(), "unsupervised_weight must be"),
 ])
 def test_bad_inputs_are_named(call, message):

@@ -11,7 +11,6 @@ from torch import Tensor
 from ..data.semi_supervised import LabelledSplit
 from ..metrics.accuracy import classification_accuracy
 from .sources import TensorBatches, ZippedBatches
-from .tricks import EMA
 
 
 @dataclass
@@ -19,15 +18,11 @@ class EvalFields:
     """When the test accuracy is measured (needs a test set in the data)."""
 
     eval_every: int = 500  # steps between evaluations, and at the end; 0: at the end only
-    eval_average: float = 0.0  # decay of a running average of the classifier's weights that
-    # evaluation uses (Polyak averaging); 0: the weights themselves
 
     def validate(self) -> None:
         super().validate()
         if self.eval_every < 0:
             raise ValueError(f"eval_every must be >= 0, got {self.eval_every}")
-        if not 0.0 <= self.eval_average < 1.0:
-            raise ValueError(f"eval_average must be in [0, 1), got {self.eval_average}")
 
 
 class LabelledSplitTrainer:
@@ -40,12 +35,9 @@ class LabelledSplitTrainer:
     are recorded in the run's meta, so :func:`open_run` can rebuild the models
     from the placeholder data it passes. The family names its classifier
     (``classifier_name``, a key of ``models``) and gives its class logits
-    (``class_logits``). With ``eval_average`` the models gain
-    "classifier_average", the running average evaluation uses (checkpointed
-    with them)."""
+    (``class_logits``)."""
 
     classifier_name: str
-    average_name = "classifier_average"
 
     def __init__(self, config, data, run_dir, callbacks=(), meta: dict | None = None):
         meta = dict(meta or {})
@@ -62,10 +54,6 @@ class LabelledSplitTrainer:
                              f"(pygan.data.semi_supervised), got {type(data).__name__}")
         self.num_classes, self.vocab_size = meta["num_classes"], meta.get("vocab_size")
         super().__init__(config, train, run_dir, callbacks, meta)
-        self.average = None
-        if config.eval_average > 0:
-            self.average = EMA(self.models[self.classifier_name], config.eval_average)
-            self.models[self.average_name] = self.average.shadow
 
     @property
     def uses_unlabelled(self) -> bool:
@@ -96,17 +84,13 @@ class LabelledSplitTrainer:
             if self.split is None or self.split.test_inputs is None:
                 raise ValueError(f"{type(self).__name__}.evaluate: the data has no test set")
             inputs, labels = self.split.test_inputs, self.split.test_labels
-        name = self.classifier_name
-        model = self.models[name]
+        model = self.models[self.classifier_name]
         was_training = model.training
         model.eval()
-        if self.average is not None:  # class_logits reads models[name]: lend it the average
-            self.models[name] = self.average.shadow
         try:
             accuracy = classification_accuracy(self.class_logits, inputs, labels,
                                                device=self.device)
         finally:
-            self.models[name] = model
             model.train(was_training)
         return {"test_accuracy": accuracy, "test_error": 1.0 - accuracy}
 
@@ -118,13 +102,9 @@ class LabelledSplitTrainer:
         return super().log_due(step) or self.eval_due(step)
 
     def with_evaluation(self, values: dict[str, Tensor]) -> dict[str, Tensor]:
-        """After each step: updates the classifier's average (with
-        ``eval_average``), and returns ``values`` plus the test metrics when
-        the data has a test set:
+        """``values`` plus the test metrics when the data has a test set:
         measured at every eval_every-th step and the last (those rows are
         logged), NaN in between (every logged row has the same columns)."""
-        if self.average is not None:
-            self.average.update(self.models[self.classifier_name])
         if self.split is None or self.split.test_inputs is None:
             return values
         if self.eval_due(self.step):
