@@ -248,10 +248,13 @@ def main() -> None:
         lines = previous["table"] + lines
     path = write_results("rollout", device, {"discriminator": D_CONFIG, "runs": runs,
                                              "rows": rows, "table": lines})
-    path.with_suffix(".md").write_text(
+    md = path.with_suffix(".md")
+    # The readings written under the table by hand stay; the table is regenerated.
+    notes = md.read_text().rpartition("```\n")[2] if md.is_file() else ""
+    md.write_text(
         f"# rollout on {device.type}\n\nMedians of interleaved rounds on a machine shared with "
         "other jobs (noisy); the contenders are in the script's docstring.\n\n```\n"
-        + "\n".join(lines) + "\n```\n")
+        + "\n".join(lines) + "\n```\n" + notes)
     print(f"wrote {path}")
 
 
