@@ -7,6 +7,10 @@ gradients) at the measured matmul rate, and the bytes of one write and one
 read per activation (forward and backward) at the measured copy bandwidth.
 
     python bench/bench_conv_transpose_bn_act.py [--device cpu|cuda] [--amp bf16]
+    python bench/bench_conv_transpose_bn_act.py --profile 10 --workloads 32x64
+
+--profile N prints torch.profiler's self-time table of N steps (after
+warm-up) of pygan and of (a) instead of timing them; nothing is written.
 """
 import argparse
 import copy
@@ -56,6 +60,27 @@ def contenders(image_size: int, batch: int, device, amp: str | None, with_compil
     return fns, fused
 
 
+def profile(args, device, amp) -> None:
+    from torch.profiler import ProfilerActivity, profile as torch_profile
+
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda"
+                                           else [])
+    for w in args.workloads:
+        size, batch = map(int, w.split("x"))
+        fns, _ = contenders(size, batch, device, amp, with_compile=False)
+        for name, step in fns.items():
+            for _ in range(5):
+                step()
+            with torch_profile(activities=activities) as prof:
+                for _ in range(args.profile):
+                    step()
+                if device.type == "cuda":
+                    torch.cuda.synchronize()
+            print(f"{size}x{size}, batch {batch}, {name}, {args.profile} steps, "
+                  f"{torch.get_num_threads()} threads")
+            print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=15))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cpu")
@@ -65,12 +90,16 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=0, help="CPU threads (default: torch's)")
     parser.add_argument("--workloads", nargs="*", default=["32x64", "32x128", "64x64", "64x128"],
                         help="SIZExBATCH")
+    parser.add_argument("--profile", type=int, default=0, metavar="N",
+                        help="print a profile of N steps of pygan and (a) instead of timing")
     args = parser.parse_args()
     device = torch.device(args.device)
     if args.threads:
         torch.set_num_threads(args.threads)
-    reps = args.reps or (100 if device.type == "cuda" else 30)
     amp = None if args.amp == "none" else args.amp
+    if args.profile:
+        return profile(args, device, amp)
+    reps = args.reps or (100 if device.type == "cuda" else 30)
     bw = copy_bandwidth(device)
     peak = matmul_rate(device, dtype=torch.bfloat16 if amp else torch.float32)
     lines = [f"{device_name(device)}; torch {torch.__version__}; amp {args.amp}; copy bandwidth "

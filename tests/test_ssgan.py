@@ -76,7 +76,7 @@ def make(run_dir, callbacks=(), **override):
     dict(),
     dict(fake_class="explicit", g_loss="nonsaturating", d_arch="mlp"),
     dict(unsupervised_weight=0.0),
-    dict(d_arch="conv", d_weight_norm=True),
+    dict(d_arch="conv", d_weight_norm=False),  # weight norm is the default
 ])
 def test_small_runs_log_the_test_error(override, tmp_path):
     trainer = make(tmp_path, steps=4, sample_every=2, **override)

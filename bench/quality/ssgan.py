@@ -2,12 +2,13 @@
 error of the SSGAN discriminator beside the same network trained on the
 labelled images alone (the supervised baseline), over several seeds.
 
-    python bench/quality/ssgan.py [--seeds 3] [--steps 6000] [--workers 2]
+    python bench/quality/ssgan.py [--seeds 3] [--steps 6000] [--workers 2] [--config JSON]
+                                  [--name ssgan]
 
 Seed s draws the labelled images and initialises both runs, which have the
 same architecture, optimizer, schedule and number of steps; the error is the
 final one on the 10,000 test images (no early stopping). Writes
-bench/quality/ssgan.md and ssgan.json; runs go to bench/quality/runs/.
+bench/quality/<name>.md and <name>.json; runs go to bench/quality/runs/.
 """
 import argparse
 import json
@@ -37,7 +38,7 @@ def run_one(job):
     flags = argparse.Namespace(data=args["data"], labels_per_class=args["labels_per_class"],
                                image_size=None)
     split, meta = SSGANTrainer.data_from_args(flags, config)  # as `pygan train ssgan`
-    trainer = SSGANTrainer(config, split, HERE / "runs" / f"ssgan-{name}-{seed}", meta=meta)
+    trainer = SSGANTrainer(config, split, HERE / "runs" / f"{args['name']}-{name}-{seed}", meta=meta)
     start = time.perf_counter()
     trainer.fit(resume=False)
     seconds = time.perf_counter() - start
@@ -56,9 +57,10 @@ def main():
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--config", default="{}",
                         help="SSGANConfig overrides for both runs, as JSON")
+    parser.add_argument("--name", default="ssgan", help="output stem: <name>.{md,json}")
     args = parser.parse_args()
     shared = {"data": args.data, "steps": args.steps, "labels_per_class": args.labels_per_class,
-              "config": json.loads(args.config)}
+              "config": json.loads(args.config), "name": args.name}
     jobs = [(name, seed, shared) for seed in range(args.seeds) for name in ROWS]
     results = []
     with mp.get_context("spawn").Pool(args.workers) as pool:
@@ -68,7 +70,7 @@ def main():
                   f"({r['seconds']:.0f} s)", flush=True)
     results.sort(key=lambda r: (list(ROWS).index(r["run"]), r["seed"]))
     command = "python " + shlex.join(["bench/quality/ssgan.py"] + sys.argv[1:])
-    (HERE / "ssgan.json").write_text(json.dumps(
+    (HERE / f"{args.name}.json").write_text(json.dumps(
         {"command": command, **shared, "results": results}, indent=1) + "\n")
 
     from pygan.trainers import SSGANConfig
@@ -102,7 +104,7 @@ def main():
     lines.append(f"\nSSGAN error / baseline error at the last step: {ratio:.3f}; lowest / "
                  f"lowest: {best[0] / best[1]:.3f} (aim: at most {AIM}; "
                  f"{'met' if max(ratio, best[0] / best[1]) <= AIM else 'not met'}).")
-    (HERE / "ssgan.md").write_text("\n".join(lines) + "\n")
+    (HERE / f"{args.name}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
 

@@ -7,6 +7,9 @@ class Maxout(nn.Module):
     (Goodfellow et al. 2013; PacGAN's 2-D discriminator uses 5 pieces)."""
 
     def __init__(self, d_in: int, width: int, pieces: int):
+        for name, value in (("d_in", d_in), ("width", width), ("pieces", pieces)):
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"Maxout: {name} must be a positive int, got {value!r}")
         super().__init__()
         self.linear, self.pieces = nn.Linear(d_in, width * pieces), pieces
 
