@@ -105,7 +105,9 @@ def main() -> None:
     lines = [f"{device_name(device)}; torch {torch.__version__}; amp {args.amp}; copy bandwidth "
              f"{bw / 1e9:.1f} GB/s; matmul {peak / 1e12:.2f} TFLOP/s", ""]
     rows = []
+    print("\n".join(lines), flush=True)
     for w in args.workloads:
+        shown = len(lines)
         size, batch = map(int, w.split("x"))
         fns, G = contenders(size, batch, device, amp, not args.no_compile)
         flops, nbytes = conv_flops_and_bytes(G, batch, 2 if amp else 4)
@@ -122,7 +124,7 @@ def main() -> None:
                          "median_s": t, "speedup_of_pygan": t / med["pygan"],
                          "gflop": flops / 1e9, "mbytes": nbytes / 1e6, "floor_s": floor})
         lines.append("")
-    print("\n".join(lines))
+        print("\n".join(lines[shown:]), flush=True)  # a run cut short keeps what it measured
     suffix = ("" if amp is None else f"_{amp}") + (f"_{args.threads}t" if args.threads else "")
     path = write_results(f"conv_transpose_bn_act{suffix}", device,
                          {"reps": reps, "copy_bandwidth": bw, "matmul_flops": peak, "rows": rows,

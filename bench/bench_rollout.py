@@ -227,11 +227,14 @@ def main() -> None:
     lines = [f"$ {command}", f"{device_name(device)}; torch {torch.__version__}; peak "
              f"{peak / 1e9:.0f} GFLOP/s; discriminator {D_CONFIG}; medians of interleaved reps", ""]
     rows, runs = [], [{"command": command, "threads": torch.get_num_threads(), "peak_flops": peak}]
+    print("\n".join(lines), flush=True)
     for name in args.settings:
+        shown = len(lines)
         reps = args.reps or DEFAULT_REPS[device.type][name]
         a_rollouts = args.a_rollouts or DEFAULT_A_ROLLOUTS[device.type][name]
         lines.append(f"[{reps} reps]")
         bench_setting(name, device, reps, a_rollouts, peak, lines, rows)
+        print("\n".join(lines[shown:]), flush=True)  # a run cut short keeps what it measured
     if args.epoch:
         epoch = adversarial_epoch(device, 1)
         lines.append("one adversarial step of SeqGANTrainer on the oracle (G step with rewards, "
@@ -240,7 +243,7 @@ def main() -> None:
             lines.append(f"  {who:<10}{epoch[who]:>10.1f} s")
         lines += [f"  pygan rewards via: {epoch['pygan rewards via']}", ""]
         runs[0]["adversarial_step_s"] = epoch
-    print("\n".join(lines))
+        print("\n".join(lines[-5:]))
     old = RESULTS / f"rollout_{device.type}.json"
     if args.append and old.is_file():
         previous = json.loads(old.read_text())

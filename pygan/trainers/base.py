@@ -70,6 +70,9 @@ class Trainer:
         if config.amp == "fp16" and self.device.type != "cuda":
             raise ValueError("amp='fp16' needs a CUDA device; use amp='bf16' on the CPU")
         if config.deterministic:
+            if self.device.type == "cuda":
+                # torch refuses deterministic cuBLAS calls without a fixed workspace.
+                os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
             torch.use_deterministic_algorithms(True)
         torch.manual_seed(config.seed)  # identical initial weights on every rank
         self.generator = torch.Generator().manual_seed(config.seed * 7919 + self.dist.rank + 1)

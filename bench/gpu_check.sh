@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# Every GPU check in one call, for a short GPU lease: builds pygan against the
+# machine's CUDA torch, runs the whole test suite (every CUDA case included),
+# the kernel benchmarks with --device cuda, compute-sanitizer on the ops' CUDA
+# tests, and one DCGAN epoch fused vs eager. Steps run in order of value, each
+# under the smaller of its own limit and what is left of BUDGET seconds, so a
+# slow step costs the later ones, never the whole run.
+#
+#   OUT=/some/dir bash bench/gpu_check.sh [BUDGET_SECONDS] [FASHION_MNIST_DIR]
+#
+# Leaves $OUT/summary.txt (each step's status and the result tables) and
+# $OUT/gpu_check.tgz (every step's log and bench/results/*_cuda.*), rewritten
+# after each step so a run cut short still returns what it finished.
+set -u
+cd "$(dirname "$0")/.."
+OUT=${OUT:-$PWD/gpu_check_out}
+BUDGET=${1:-540}
+FMNIST=${2:-/usr/share/datasets/fashion-mnist}
+PY=${PYTHON:-python3}
+LOGS=$(mktemp -d)
+SUMMARY=$OUT/summary.txt
+mkdir -p "$OUT"
+: > "$SUMMARY"
+export PYTHONUNBUFFERED=1
+
+pack() {
+  cp -f bench/results/*_cuda.* "$LOGS"/ 2>/dev/null
+  tar -czf "$OUT/gpu_check.tgz" -C "$LOGS" .
+}
+
+# step NAME LIMIT CMD...: runs CMD with its output in NAME.log; says how it went.
+step() {
+  local name=$1 limit=$2
+  shift 2
+  local left=$((BUDGET - SECONDS))
+  ((limit > left)) && limit=$left
+  if ((limit < 15)); then
+    echo "== $name: not run (budget spent)" | tee -a "$SUMMARY"
+    return 1
+  fi
+  local t0=$SECONDS
+  timeout -k 10 "$limit" "$@" > "$LOGS/$name.log" 2>&1
+  local rc=$?
+  echo "== $name: rc $rc after $((SECONDS - t0)) s (limit $limit s)" | tee -a "$SUMMARY"
+  pack
+  return $rc
+}
+
+# tail_of NAME N: the last N lines of a step's log, into the summary.
+tail_of() { tail -n "$2" "$LOGS/$1.log" 2>/dev/null | tee -a "$SUMMARY"; }
+
+step env 30 bash -c "nvidia-smi; nvcc --version | tail -2; $PY -c 'import torch; \
+print(torch.__version__, torch.version.cuda, torch.cuda.get_device_name())'"
+tail_of env 1
+
+step build 240 env TORCH_CUDA_ARCH_LIST=9.0 MAX_JOBS=16 PYGAN_CUDA=1 \
+  $PY -m pip install --no-build-isolation --no-deps --no-index -e .
+if ! step registered 30 $PY -c "
+import torch, pygan
+for op in ('rmsprop_clip_', 'conv_transpose_bn_act', 'conv_transpose_bn_act_backward', 'rollout'):
+    assert torch._C._dispatch_has_kernel_for_dispatch_key('pygan::' + op, 'CUDA'), op
+print('CUDA kernels registered')"; then
+  tail_of build 30
+  tail_of registered 5
+  exit 1
+fi
+
+step pytest 200 $PY -m pytest -q -n 16 -p no:cacheprovider -rfEs --durations=10 tests
+tail_of pytest 25
+
+step bench_rmsprop_clip 90 $PY bench/bench_rmsprop_clip.py --device cuda
+step bench_conv_fp32 150 $PY bench/bench_conv_transpose_bn_act.py --device cuda --reps 50
+step bench_rollout 120 $PY bench/bench_rollout.py --device cuda --epoch
+step bench_dcgan_epoch 90 $PY bench/bench_dcgan_epoch.py --device cuda --data "$FMNIST" \
+  --amp none bf16 --reps 3
+step bench_conv_bf16 90 $PY bench/bench_conv_transpose_bn_act.py --device cuda --amp bf16 \
+  --reps 50 --workloads 32x64 64x128
+
+# Only pygan's kernels are instrumented (their names hold the namespace),
+# where this compute-sanitizer can filter kernels.
+FILTER=(--kernel-name kns=pygan)
+compute-sanitizer --help 2>&1 | grep -q -- --kernel-name || FILTER=()
+OP_TESTS="tests/test_rmsprop_clip.py tests/test_conv_transpose_bn_act.py tests/test_rollout.py"
+for tool in memcheck racecheck; do
+  step "sanitizer_$tool" 90 compute-sanitizer --tool $tool "${FILTER[@]}" \
+    --error-exitcode 9 $PY -m pytest -q -x -p no:cacheprovider -k cuda $OP_TESTS
+  tail_of "sanitizer_$tool" 4
+done
+
+for name in bench_rmsprop_clip bench_conv_fp32 bench_rollout bench_dcgan_epoch bench_conv_bf16; do
+  echo "---- $name" >> "$SUMMARY"
+  grep -v "^\s*$" "$LOGS/$name.log" 2>/dev/null | tail -n 40 >> "$SUMMARY"
+done
+pack
+echo "== done after $SECONDS s"
+cat "$SUMMARY"
