@@ -71,13 +71,19 @@ def test_cpu_threads_do_not_change_tokens():
 
 
 @CUDA
-@pytest.mark.parametrize("eos, temperature", [(None, 1.0), (2, 0.7)])
-def test_cpu_and_cuda_draw_the_same_tokens(eos, temperature):
-    G = model(vocab=1000, hidden=48, length=9, eos=eos, std=0.3)
-    seqs = torch.randint(3, 1000, (17, 9))
-    cpu = rollout(G, seqs, 6, temperature, seed=5, offset=2)
-    gpu = rollout(G.cuda(), seqs.cuda(), 6, temperature, seed=5, offset=2)
-    assert torch.equal(cpu, gpu.cpu())
+@pytest.mark.parametrize("eos, temperature, vocab, emb, hidden, length, std, batch, n", [
+    (None, 1.0, 1000, 6, 48, 9, 0.3, 17, 6),
+    (2, 0.7, 1000, 6, 48, 9, 0.3, 17, 6),
+    (None, 1.0, 30, 5, 10, 6, 0.8, 3, 3000),  # test_rewards_agree_with_the_reference's model
+])
+def test_cpu_and_cuda_draw_the_same_tokens(eos, temperature, vocab, emb, hidden, length, std,
+                                           batch, n):
+    G = model(vocab=vocab, emb=emb, hidden=hidden, length=length, eos=eos, std=std)
+    seqs = torch.randint(3, vocab, (batch, length))
+    cpu = rollout(G, seqs, n, temperature, seed=5, offset=2)
+    gpu = rollout(G.cuda(), seqs.cuda(), n, temperature, seed=5, offset=2).cpu()
+    differ = (cpu != gpu).flatten(1).any(1).nonzero().flatten().tolist()
+    assert not differ, f"rollouts {differ[:10]} differ ({len(differ)} of {n})"
 
 
 def chi_square(counts: torch.Tensor, probs: torch.Tensor) -> float:
@@ -162,7 +168,9 @@ def test_rewards_agree_with_the_reference(device):
     ref = rewards(rollout_reference(G, seqs, n, generator=torch.Generator(device).manual_seed(9)))
     se = ((kernel.var(0) + ref.var(0)) / n).sqrt()
     assert ((kernel.mean(0) - ref.mean(0)).abs() <= 5 * se + 1e-9).all()
-    assert kernel[:, 0].std(0).min() > 0.1  # the shortest prefixes leave the rewards open
+    # The shortest prefixes leave the rewards open (0.13-0.15 on the CPU).
+    spread = {"kernel": kernel[:, 0].std(0), "reference": ref[:, 0].std(0)}
+    assert all(s.min() > 0.1 for s in spread.values()), spread
 
 
 def test_opcheck():
