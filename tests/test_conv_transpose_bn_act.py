@@ -22,6 +22,9 @@ SHAPES = {
     "batch-1": (5, 3, 4, 2, 1, 0, 3, 3, 1),
     "non-square": (3, 5, 3, 2, 1, 1, 5, 2, 2),        # odd kernel, output_padding
     "stride-3": (2, 3, 5, 3, 2, 2, 3, 4, 2),
+    # CUDA splits a channel into slices of whole planes (8 for 64 channels):
+    # 20 planes make uneven slices of 2 and 3.
+    "uneven-slices": (4, 64, 4, 2, 1, 0, 4, 4, 20),
 }
 
 

@@ -1,10 +1,16 @@
-// CUDA passes of pygan::conv_transpose_bn_act. Training-mode batch norm runs
-// one block per channel: the block reduces the channel's statistics, then
-// normalises and activates it while the channel (a few hundred KB for DCGAN
-// shapes) is still in L2, so the output costs one read of y and one write.
-// The backward reduces sum(g) and sum(g * (y - mean)) and writes dy the same
-// way. Eval mode and unnormalised blocks are elementwise grid-stride kernels.
+// CUDA passes of pygan::conv_transpose_bn_act. Training-mode batch norm
+// splits each channel into slices of whole planes, about kTargetBlocks
+// blocks in all (one block per channel left most of an H100 idle on DCGAN's
+// 64-256 channels). Forward: stats_partial reduces each slice to its mean and
+// centred sum of squares; channel_apply combines a channel's slices (Chan et
+// al.'s formula) and normalises + activates the same slice, which it reads
+// back from L2. Backward: grad_partial sums g and g * (y - mean) per slice,
+// grad_apply adds the slices' sums and writes dy. Indices inside a slice are
+// 32-bit (the one-block-per-channel kernels did a 64-bit division per element).
+// Eval mode and unnormalised blocks are elementwise grid-stride kernels.
 #include <cuda_runtime.h>
+
+#include <cstdint>
 
 #include "conv_transpose_bn_act.cuh"
 
@@ -12,8 +18,9 @@ namespace pygan {
 namespace cuda {
 namespace {
 
-constexpr int kThreads = 512;
+constexpr int kThreads = 256;
 constexpr int kWarps = kThreads / 32;
+constexpr int64_t kTargetBlocks = 512;
 
 // Sum over the block, returned to every thread. `shared` holds kWarps values.
 template <typename Acc>
@@ -28,50 +35,101 @@ __device__ Acc block_sum(Acc v, Acc* shared) {
   return v;
 }
 
-// Offset of the i-th element (of n * hw) of channel ch.
-__device__ __forceinline__ int64_t channel_offset(int64_t i, int64_t ch, BNActShape s) {
-  return (i / s.hw) * s.c * s.hw + ch * s.hw + i % s.hw;
-}
-
 template <typename Acc>
 __device__ __forceinline__ Acc param_or(const Acc* p, int64_t ch, Acc fallback) {
   return p == nullptr ? fallback : p[ch];
 }
 
+// Slices per channel: enough for ~kTargetBlocks blocks, at most one per plane.
+int64_t splits_of(const BNActShape& s) {
+  const int64_t want = (kTargetBlocks + s.c - 1) / s.c;
+  return want < s.n ? want : s.n;
+}
+
+// The slice of block blockIdx.x: channel ch, planes [b0, b0 + count / hw).
+// Element li (< count) of the slice is at base + (li / hw) * plane + li % hw.
+struct Slice {
+  int64_t ch;
+  int64_t split;
+  int64_t base;
+  uint32_t count;
+  uint32_t hw;
+  int64_t plane;
+
+  __device__ Slice(const BNActShape& s, int64_t splits) {
+    ch = blockIdx.x / splits;
+    split = blockIdx.x % splits;
+    const int64_t b0 = split * s.n / splits, b1 = (split + 1) * s.n / splits;
+    hw = uint32_t(s.hw);
+    count = uint32_t((b1 - b0) * s.hw);
+    plane = s.c * s.hw;
+    base = b0 * plane + ch * s.hw;
+  }
+  __device__ __forceinline__ int64_t at(uint32_t li) const {
+    const uint32_t b = li / hw;
+    return base + int64_t(b) * plane + (li - b * hw);
+  }
+};
+
+// Elements of slice k of a channel (whole planes, as Slice splits them).
+__device__ __forceinline__ int64_t slice_count(const BNActShape& s, int64_t splits, int64_t k) {
+  return ((k + 1) * s.n / splits - k * s.n / splits) * s.hw;
+}
+
+template <typename T, typename Acc>
+__global__ void __launch_bounds__(kThreads)
+    stats_partial(const T* __restrict__ y, BNActShape s, int64_t splits, Acc* part_mean,
+                  Acc* part_m2) {
+  __shared__ Acc shared[kWarps];
+  const Slice sl(s, splits);
+  Acc sum = 0;
+  for (uint32_t i = threadIdx.x; i < sl.count; i += kThreads) sum += to_acc(y[sl.at(i)]);
+  const Acc mu = block_sum(sum, shared) / Acc(sl.count);
+  Acc sq = 0;  // around the slice's own mean: the second pass reads from L1/L2
+  for (uint32_t i = threadIdx.x; i < sl.count; i += kThreads) {
+    const Acc d = to_acc(y[sl.at(i)]) - mu;
+    sq += d * d;
+  }
+  sq = block_sum(sq, shared);
+  if (threadIdx.x == 0) {
+    part_mean[blockIdx.x] = mu;
+    part_m2[blockIdx.x] = sq;
+  }
+}
+
+// Training mode: the channel's statistics (written to mean/var by slice 0),
+// then out = act(bn(y)) over this block's slice.
 template <Act A, typename T, typename Acc>
 __global__ void __launch_bounds__(kThreads)
-    channel_forward(const T* __restrict__ y, T* __restrict__ out, const Acc* gamma,
-                    const Acc* beta, Acc* mean, Acc* var, BNActShape s, BNActParams p) {
-  __shared__ Acc shared[kWarps];
-  const int64_t ch = blockIdx.x, m = s.n * s.hw;
-  Acc mu, v;
-  if (p.training) {
-    Acc sum = 0;
-    for (int64_t i = threadIdx.x; i < m; i += kThreads) sum += to_acc(y[channel_offset(i, ch, s)]);
-    mu = block_sum(sum, shared) / Acc(m);
-    Acc sq = 0;
-    for (int64_t i = threadIdx.x; i < m; i += kThreads) {
-      const Acc d = to_acc(y[channel_offset(i, ch, s)]) - mu;
-      sq += d * d;
-    }
-    v = block_sum(sq, shared) / Acc(m);
-    if (threadIdx.x == 0) {
-      mean[ch] = mu;
-      var[ch] = v;
-    }
-  } else {
-    mu = mean[ch];
-    v = var[ch];
+    channel_apply(const T* __restrict__ y, T* __restrict__ out, const Acc* gamma,
+                  const Acc* beta, Acc* mean, Acc* var, const Acc* part_mean,
+                  const Acc* part_m2, BNActShape s, int64_t splits, BNActParams p) {
+  const Slice sl(s, splits);
+  // Chan et al.: the channel's mean and M2 from its slices' (count, mean, M2).
+  const Acc* pm = part_mean + sl.ch * splits;
+  const Acc* p2 = part_m2 + sl.ch * splits;
+  const Acc m = Acc(s.n * s.hw);
+  Acc mu = 0;
+  for (int64_t k = 0; k < splits; ++k) mu += Acc(slice_count(s, splits, k)) * pm[k];
+  mu /= m;
+  Acc m2 = 0;
+  for (int64_t k = 0; k < splits; ++k) {
+    const Acc d = pm[k] - mu;
+    m2 += p2[k] + Acc(slice_count(s, splits, k)) * d * d;
   }
-  const auto ss = bn_fold(mu, bn_invstd(v, Acc(p.eps)), param_or(gamma, ch, Acc(1)),
-                          param_or(beta, ch, Acc(0)));
-  for (int64_t i = threadIdx.x; i < m; i += kThreads) {
-    const int64_t o = channel_offset(i, ch, s);
+  const Acc v = m2 / m;
+  if (sl.split == 0 && threadIdx.x == 0) {
+    mean[sl.ch] = mu;
+    var[sl.ch] = v;
+  }
+  const auto ss = bn_fold(mu, bn_invstd(v, Acc(p.eps)), param_or(gamma, sl.ch, Acc(1)),
+                          param_or(beta, sl.ch, Acc(0)));
+  for (uint32_t i = threadIdx.x; i < sl.count; i += kThreads) {
+    const int64_t o = sl.at(i);
     out[o] = from_acc<T, Acc>(act_forward(A, to_acc(y[o]) * ss.scale + ss.shift, Acc(p.slope)));
   }
 }
 
-// Eval-mode batch norm (running statistics) or none, then the activation.
 template <Act A, typename T, typename Acc>
 __global__ void elementwise_forward(const T* y, T* out, const Acc* gamma, const Acc* beta,
                                     const Acc* mean, const Acc* var, BNActShape s,
@@ -92,15 +150,15 @@ __global__ void elementwise_forward(const T* y, T* out, const Acc* gamma, const 
 
 template <Act A, typename T, typename Acc>
 __global__ void __launch_bounds__(kThreads)
-    channel_backward(const T* __restrict__ dout, const T* __restrict__ out,
-                     const T* __restrict__ y, const Acc* gamma, const Acc* mean, const Acc* var,
-                     T* __restrict__ dy, Acc* dgamma, Acc* dbeta, BNActShape s, BNActParams p) {
+    grad_partial(const T* __restrict__ dout, const T* __restrict__ out,
+                 const T* __restrict__ y, const Acc* mean, BNActShape s, int64_t splits,
+                 BNActParams p, Acc* part_g, Acc* part_gc) {
   __shared__ Acc shared[kWarps];
-  const int64_t ch = blockIdx.x, m = s.n * s.hw;
-  const Acc mu = mean[ch], invstd = bn_invstd(var[ch], Acc(p.eps)), slope = Acc(p.slope);
+  const Slice sl(s, splits);
+  const Acc mu = mean[sl.ch], slope = Acc(p.slope);
   Acc sg = 0, sgc = 0;
-  for (int64_t i = threadIdx.x; i < m; i += kThreads) {
-    const int64_t o = channel_offset(i, ch, s);
+  for (uint32_t i = threadIdx.x; i < sl.count; i += kThreads) {
+    const int64_t o = sl.at(i);
     const Acc g = to_acc(dout[o]) * act_grad_from_out(A, to_acc(out[o]), slope);
     sg += g;
     sgc += g * (to_acc(y[o]) - mu);
@@ -108,12 +166,32 @@ __global__ void __launch_bounds__(kThreads)
   sg = block_sum(sg, shared);
   sgc = block_sum(sgc, shared);
   if (threadIdx.x == 0) {
-    dgamma[ch] = sgc * invstd;
-    dbeta[ch] = sg;
+    part_g[blockIdx.x] = sg;
+    part_gc[blockIdx.x] = sgc;
   }
-  const auto k = bn_grad_coeffs(param_or(gamma, ch, Acc(1)), invstd, sg, sgc, m, p.training);
-  for (int64_t i = threadIdx.x; i < m; i += kThreads) {
-    const int64_t o = channel_offset(i, ch, s);
+}
+
+template <Act A, typename T, typename Acc>
+__global__ void __launch_bounds__(kThreads)
+    grad_apply(const T* __restrict__ dout, const T* __restrict__ out, const T* __restrict__ y,
+               const Acc* gamma, const Acc* mean, const Acc* var, const Acc* part_g,
+               const Acc* part_gc, T* __restrict__ dy, Acc* dgamma, Acc* dbeta, BNActShape s,
+               int64_t splits, BNActParams p) {
+  const Slice sl(s, splits);
+  const Acc mu = mean[sl.ch], invstd = bn_invstd(var[sl.ch], Acc(p.eps)), slope = Acc(p.slope);
+  Acc sg = 0, sgc = 0;
+  for (int64_t k = 0; k < splits; ++k) {
+    sg += part_g[sl.ch * splits + k];
+    sgc += part_gc[sl.ch * splits + k];
+  }
+  if (sl.split == 0 && threadIdx.x == 0) {
+    dgamma[sl.ch] = sgc * invstd;
+    dbeta[sl.ch] = sg;
+  }
+  const auto k = bn_grad_coeffs(param_or(gamma, sl.ch, Acc(1)), invstd, sg, sgc, s.n * s.hw,
+                                p.training);
+  for (uint32_t i = threadIdx.x; i < sl.count; i += kThreads) {
+    const int64_t o = sl.at(i);
     const Acc g = to_acc(dout[o]) * act_grad_from_out(A, to_acc(out[o]), slope);
     dy[o] = from_acc<T, Acc>(k.k * g + k.c1 * (to_acc(y[o]) - mu) + k.c0);
   }
@@ -145,22 +223,37 @@ unsigned elementwise_blocks(int64_t total) {
 
 }  // namespace
 
+size_t bn_act_workspace_bytes(Dtype dtype, BNActShape shape) {
+  const size_t acc = dtype == Dtype::kFloat64 ? sizeof(double) : sizeof(float);
+  return shape.n > 0 ? 2 * acc * size_t(shape.c * splits_of(shape)) : 0;
+}
+
 cudaError_t bn_act_forward_launch(Dtype dtype, const void* y, void* out, const void* gamma,
-                                  const void* beta, void* mean, void* var, BNActShape shape,
-                                  BNActParams p, cudaStream_t stream) {
+                                  const void* beta, void* mean, void* var, void* workspace,
+                                  BNActShape shape, BNActParams p, cudaStream_t stream) {
   if (shape.n * shape.c * shape.hw == 0) return cudaSuccess;
+  if (p.normalize && shape.n * shape.hw > int64_t(UINT32_MAX)) return cudaErrorInvalidValue;
   return dispatch_dtype(dtype, [&](auto t, auto acc) {
     using T = decltype(t);
     using Acc = decltype(acc);
+    const auto* yy = static_cast<const T*>(y);
+    auto* oo = static_cast<T*>(out);
+    const auto* g = static_cast<const Acc*>(gamma);
+    const auto* b = static_cast<const Acc*>(beta);
+    const int64_t splits = splits_of(shape);
+    const unsigned blocks = static_cast<unsigned>(shape.c * splits);
+    const bool batch_stats = p.normalize && p.training;
+    auto* part_mean = static_cast<Acc*>(workspace);
+    auto* part_m2 = batch_stats ? part_mean + shape.c * splits : nullptr;
+    if (batch_stats)
+      stats_partial<T, Acc><<<blocks, kThreads, 0, stream>>>(yy, shape, splits, part_mean,
+                                                              part_m2);
     return dispatch_act(p.act, [&](auto tag) {
       constexpr Act A = decltype(tag)::value;
-      const auto* yy = static_cast<const T*>(y);
-      auto* oo = static_cast<T*>(out);
-      const auto* g = static_cast<const Acc*>(gamma);
-      const auto* b = static_cast<const Acc*>(beta);
-      if (p.normalize && p.training) {
-        channel_forward<A, T, Acc><<<static_cast<unsigned>(shape.c), kThreads, 0, stream>>>(
-            yy, oo, g, b, static_cast<Acc*>(mean), static_cast<Acc*>(var), shape, p);
+      if (batch_stats) {
+        channel_apply<A, T, Acc><<<blocks, kThreads, 0, stream>>>(
+            yy, oo, g, b, static_cast<Acc*>(mean), static_cast<Acc*>(var), part_mean, part_m2,
+            shape, splits, p);
       } else {
         elementwise_forward<A, T, Acc>
             <<<elementwise_blocks(shape.n * shape.c * shape.hw), kThreads, 0, stream>>>(
@@ -174,10 +267,11 @@ cudaError_t bn_act_forward_launch(Dtype dtype, const void* y, void* out, const v
 
 cudaError_t bn_act_backward_launch(Dtype dtype, const void* dout, const void* out, const void* y,
                                    const void* gamma, const void* mean, const void* var,
-                                   void* dy, void* dgamma, void* dbeta, BNActShape shape,
-                                   BNActParams p, cudaStream_t stream) {
+                                   void* dy, void* dgamma, void* dbeta, void* workspace,
+                                   BNActShape shape, BNActParams p, cudaStream_t stream) {
   const int64_t total = shape.n * shape.c * shape.hw;
   if (total == 0) return cudaSuccess;
+  if (p.normalize && shape.n * shape.hw > int64_t(UINT32_MAX)) return cudaErrorInvalidValue;
   return dispatch_dtype(dtype, [&](auto t, auto acc) {
     using T = decltype(t);
     using Acc = decltype(acc);
@@ -186,10 +280,18 @@ cudaError_t bn_act_backward_launch(Dtype dtype, const void* dout, const void* ou
       const auto* go = static_cast<const T*>(dout);
       const auto* oo = static_cast<const T*>(out);
       if (p.normalize) {
-        channel_backward<A, T, Acc><<<static_cast<unsigned>(shape.c), kThreads, 0, stream>>>(
-            go, oo, static_cast<const T*>(y), static_cast<const Acc*>(gamma),
-            static_cast<const Acc*>(mean), static_cast<const Acc*>(var), static_cast<T*>(dy),
-            static_cast<Acc*>(dgamma), static_cast<Acc*>(dbeta), shape, p);
+        const int64_t splits = splits_of(shape);
+        const unsigned blocks = static_cast<unsigned>(shape.c * splits);
+        auto* part_g = static_cast<Acc*>(workspace);
+        auto* part_gc = part_g + shape.c * splits;
+        const auto* yy = static_cast<const T*>(y);
+        const auto* mu = static_cast<const Acc*>(mean);
+        grad_partial<A, T, Acc><<<blocks, kThreads, 0, stream>>>(go, oo, yy, mu, shape, splits,
+                                                                 p, part_g, part_gc);
+        grad_apply<A, T, Acc><<<blocks, kThreads, 0, stream>>>(
+            go, oo, yy, static_cast<const Acc*>(gamma), mu, static_cast<const Acc*>(var), part_g,
+            part_gc, static_cast<T*>(dy), static_cast<Acc*>(dgamma), static_cast<Acc*>(dbeta),
+            shape, splits, p);
       } else {
         elementwise_backward<A, T, Acc><<<elementwise_blocks(total), kThreads, 0, stream>>>(
             go, oo, static_cast<T*>(dy), total, Acc(p.slope));

@@ -5,6 +5,7 @@
 
 #include <cuda_runtime_api.h>
 
+#include <cstddef>
 #include <cstdint>
 
 #include "../common/bn_act.h"
@@ -20,20 +21,25 @@ struct BNActShape {
   int64_t hw;
 };
 
+// Device bytes of scratch either launcher needs for `shape` (per-slice
+// partial statistics; 256-byte aligned, as the caching allocator gives).
+size_t bn_act_workspace_bytes(Dtype dtype, BNActShape shape);
+
 // y, out: [n, c, hw] of `dtype` (out may alias y when !p.normalize).
 // gamma, beta: [c] or null (1 and 0). mean, var: [c], float32 for half
 // types, else `dtype`: written in training mode, read in eval mode, unused
 // without normalisation. Statistics and math in float (double for double).
+// When normalising, n * hw (a channel's elements) must be below 2^32.
 cudaError_t bn_act_forward_launch(Dtype dtype, const void* y, void* out, const void* gamma,
-                                  const void* beta, void* mean, void* var, BNActShape shape,
-                                  BNActParams p, cudaStream_t stream);
+                                  const void* beta, void* mean, void* var, void* workspace,
+                                  BNActShape shape, BNActParams p, cudaStream_t stream);
 
 // dout, out, y: [n, c, hw]; dy: [n, c, hw] written; dgamma, dbeta: [c]
 // written when normalising (stats dtype).
 cudaError_t bn_act_backward_launch(Dtype dtype, const void* dout, const void* out, const void* y,
                                    const void* gamma, const void* mean, const void* var,
-                                   void* dy, void* dgamma, void* dbeta, BNActShape shape,
-                                   BNActParams p, cudaStream_t stream);
+                                   void* dy, void* dgamma, void* dbeta, void* workspace,
+                                   BNActShape shape, BNActParams p, cudaStream_t stream);
 
 }  // namespace cuda
 }  // namespace pygan

@@ -7,6 +7,8 @@
 #include <c10/cuda/CUDAStream.h>
 #include <torch/library.h>
 
+#include <cstdint>
+
 #include "../conv_transpose_bn_act_impl.h"
 #include "conv_transpose_bn_act.cuh"
 #include "dtype_binding.h"
@@ -26,6 +28,17 @@ const void* ptr_or_null(const std::optional<at::Tensor>& t) {
 
 void* data_or_null(at::Tensor& t) { return t.numel() ? t.data_ptr() : nullptr; }
 
+// Scratch for the launchers' per-slice statistics (none without batch norm),
+// from the caching allocator.
+at::Tensor workspace_for(cuda::Dtype dtype, const at::Tensor& t, const BNActParams& p) {
+  const cuda::BNActShape shape = shape_of(t);
+  TORCH_CHECK(!p.normalize || shape.n * shape.hw <= int64_t(UINT32_MAX), kOp, ": the CUDA ",
+              "batch norm takes fewer than 2^32 elements per channel (N * H * W), got ",
+              shape.n * shape.hw);
+  const auto bytes = p.normalize ? int64_t(cuda::bn_act_workspace_bytes(dtype, shape)) : 0;
+  return at::empty({bytes}, t.options().dtype(at::kByte));
+}
+
 std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> forward_cuda(
     const at::Tensor& input, const at::Tensor& weight, const std::optional<at::Tensor>& bias,
     const std::optional<at::Tensor>& bn_weight, const std::optional<at::Tensor>& bn_bias,
@@ -40,10 +53,12 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> forward_cuda(
       output_padding, normalize, training, eps, std::string(activation), slope,
       [](const at::Tensor& y, at::Tensor& out, const auto& gamma, const auto& beta,
          at::Tensor& mean, at::Tensor& var, const BNActParams& p) {
+        const cuda::Dtype dtype = cuda_dtype(y.scalar_type(), kOp);
+        at::Tensor workspace = workspace_for(dtype, y, p);
         C10_CUDA_CHECK(cuda::bn_act_forward_launch(
-            cuda_dtype(y.scalar_type(), kOp), y.const_data_ptr(), out.data_ptr(),
-            ptr_or_null(gamma), ptr_or_null(beta), data_or_null(mean), data_or_null(var),
-            shape_of(y), p, c10::cuda::getCurrentCUDAStream()));
+            dtype, y.const_data_ptr(), out.data_ptr(), ptr_or_null(gamma), ptr_or_null(beta),
+            data_or_null(mean), data_or_null(var), data_or_null(workspace), shape_of(y), p,
+            c10::cuda::getCurrentCUDAStream()));
       });
 }
 
@@ -61,12 +76,14 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> backward_
       [](const at::Tensor& dout, const at::Tensor& o, const at::Tensor& yy, const auto& gamma,
          const at::Tensor& mu, const at::Tensor& v, const BNActParams& p, at::Tensor& dy,
          at::Tensor& dgamma, at::Tensor& dbeta) {
+        const cuda::Dtype dtype = cuda_dtype(o.scalar_type(), kOp);
+        at::Tensor workspace = workspace_for(dtype, o, p);
         C10_CUDA_CHECK(cuda::bn_act_backward_launch(
-            cuda_dtype(o.scalar_type(), kOp), dout.const_data_ptr(), o.const_data_ptr(),
+            dtype, dout.const_data_ptr(), o.const_data_ptr(),
             yy.numel() ? yy.const_data_ptr() : nullptr, ptr_or_null(gamma),
             mu.numel() ? mu.const_data_ptr() : nullptr, v.numel() ? v.const_data_ptr() : nullptr,
-            dy.data_ptr(), data_or_null(dgamma), data_or_null(dbeta), shape_of(o), p,
-            c10::cuda::getCurrentCUDAStream()));
+            dy.data_ptr(), data_or_null(dgamma), data_or_null(dbeta), data_or_null(workspace),
+            shape_of(o), p, c10::cuda::getCurrentCUDAStream()));
       });
 }
 
