@@ -22,6 +22,7 @@ CONFIGS = {  # name: (trainer, config overrides, generator steps)
     "GAN (non-saturating)": ("gan", {}, 10000),
     "GAN + instance noise 0.1": ("gan", {"instance_noise": 0.1}, 10000),
     "GAN + lr decay from half-way": ("gan", {"lr_decay_start": 0.5}, 10000),
+    "GAN + lr decay from half-way, 30k steps": ("gan", {"lr_decay_start": 0.5}, 30000),
     "WGAN (clip 0.01)": ("wgan", {}, 3000),
     "WGAN-GP": ("wgan", {"gradient_penalty": True}, 3000),
 }
