@@ -146,7 +146,9 @@ __global__ void __launch_bounds__(kStatThreads)
     chunk_stats(const float* __restrict__ h, int64_t rows, const float* __restrict__ w_out,
                 const float* __restrict__ b_out, int64_t V, int64_t H, float inv_temp,
                 float* __restrict__ cmax, float* __restrict__ csum, int64_t chunks) {
-  __shared__ float hs[kStatRows][kKTile];
+  // hs is k-major so a warp's 4 rows at one k are one float4 (broadcast) load:
+  // 5 shared loads per 16 FMAs instead of 8. The +4 keeps rows 16-byte aligned.
+  __shared__ __align__(16) float hs[kKTile][kStatRows + 4];
   __shared__ float ws[kStatVocab][kKTile + 1];  // +1: lanes read rows without bank conflicts
   const int warp = threadIdx.x / kChunk, lane = threadIdx.x % kChunk;
   const int64_t r0 = blockIdx.y * int64_t(kStatRows), v0 = blockIdx.x * int64_t(kStatVocab);
@@ -164,7 +166,7 @@ __global__ void __launch_bounds__(kStatThreads)
     for (int i = threadIdx.x; i < kStatRows * kKTile; i += kStatThreads) {
       const int64_t r = r0 + i / kKTile;
       const int k = i % kKTile;
-      hs[i / kKTile][k] = r < rows && k < kc ? h[r * H + k0 + k] : 0.0f;
+      hs[k][i / kKTile] = r < rows && k < kc ? h[r * H + k0 + k] : 0.0f;
     }
     for (int i = threadIdx.x; i < kStatVocab * kKTile; i += kStatThreads) {
       const int64_t v = v0 + i / kKTile;
@@ -173,9 +175,9 @@ __global__ void __launch_bounds__(kStatThreads)
     }
     __syncthreads();
     for (int k = 0; k < kc; ++k) {
-      float hv[4], wv[kStatChunks];
-#pragma unroll
-      for (int r = 0; r < 4; ++r) hv[r] = hs[warp * 4 + r][k];
+      const float4 h4 = *reinterpret_cast<const float4*>(&hs[k][warp * 4]);
+      const float hv[4] = {h4.x, h4.y, h4.z, h4.w};
+      float wv[kStatChunks];
 #pragma unroll
       for (int q = 0; q < kStatChunks; ++q) wv[q] = ws[q * kChunk + lane][k];
 #pragma unroll
