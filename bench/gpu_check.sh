@@ -81,11 +81,12 @@ TIMEOUT=()
 $PY -c "import pytest_timeout" 2>/dev/null && TIMEOUT=(--timeout 120)
 PYTEST=($PY -m pytest -v -p no:cacheprovider -p no:benchmark -rfE "${TIMEOUT[@]}")
 # Only pygan's kernels are instrumented (their names hold the namespace),
-# where this compute-sanitizer can filter kernels. On an H100, memcheck
-# covered ~75% of the ops' CUDA tests in 150 s.
+# where this compute-sanitizer can filter kernels. On an H100, memcheck got
+# through 483 of these files' 610 CUDA cases in 150 s, so the files whose
+# kernels have not been through it yet come first (rmsprop_clip's 533 last).
 FILTER=(--kernel-name kns=pygan)
 compute-sanitizer --help 2>&1 | grep -q -- --kernel-name || FILTER=()
-OP_TESTS="tests/test_rmsprop_clip.py tests/test_conv_transpose_bn_act.py tests/test_rollout.py"
+OP_TESTS="tests/test_conv_transpose_bn_act.py tests/test_rollout.py tests/test_rmsprop_clip.py"
 SANITIZE=(compute-sanitizer "${FILTER[@]}" --error-exitcode 9)
 
 # In order of value: the CUDA code's correctness, the kernels' targets, the
