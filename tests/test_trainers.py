@@ -38,6 +38,7 @@ SMALL_DCGAN = dict(image_size=16, ngf=8, ndf=8, batch_size=16)
 FAMILIES = {
     "gan": (GANTrainer, GANConfig, SMALL_MLP, ring),
     "gan-minimax-k2": (GANTrainer, GANConfig, dict(SMALL_MLP, loss="minimax", d_steps=2), ring),
+    "gan-pack4": (GANTrainer, GANConfig, dict(SMALL_MLP, pack=4), ring),
     "dcgan": (DCGANTrainer, DCGANConfig, SMALL_DCGAN, images()),
     "wgan-mlp": (WGANTrainer, WGANConfig, SMALL_MLP, ring),
     "wgan-gp-dcgan": (WGANTrainer, WGANConfig, dict(SMALL_DCGAN, gradient_penalty=True,
@@ -219,6 +220,26 @@ def test_maxout_takes_the_largest_piece_per_unit(tmp_path):
     torch.testing.assert_close(layer(x), pieces.max(2).values)
     trainer = make("gan", tmp_path, d_maxout=5)
     assert trainer.models["discriminator"](torch.randn(7, 2)).shape == (7, 1)
+
+
+def test_pacgan_discriminator_judges_packed_samples(tmp_path):
+    trainer = make("gan", tmp_path, pack=4, batch_size=8)
+    assert trainer.models["discriminator"][0].in_features == 8  # 4 samples of 2 dims
+    x = torch.arange(16.0).view(8, 2)
+    packed = trainer.d_input(x)
+    assert packed.shape == (2, 8)
+    assert torch.equal(packed[1], torch.cat(list(x[4:8])))  # samples 4..7, concatenated
+    with pytest.raises(ValueError, match="a batch of 6 samples cannot be packed in groups of 4"):
+        trainer.d_input(x[:6])
+
+
+@pytest.mark.parametrize("override, message", [
+    (dict(pack=0), "pack must be an int >= 1, got 0"),
+    (dict(pack=3, batch_size=16), r"batch_size \(16\) must be a multiple of pack \(3\)"),
+])
+def test_bad_pack(override, message, tmp_path):
+    with pytest.raises(ValueError, match=message):
+        make("gan", tmp_path, **override)
 
 
 def test_ema_tracks_the_average():

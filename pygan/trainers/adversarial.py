@@ -109,12 +109,13 @@ class AdversarialTrainer(Trainer):
     def image_data(self) -> bool:
         return len(self.data_shape) == 3
 
-    def build_mlps(self, config: MLPFields, leaky_d: bool = True) -> None:
+    def build_mlps(self, config: MLPFields, leaky_d: bool = True, pack: int = 1) -> None:
+        """G: z -> [D]; D: [pack * D] (pack samples concatenated) -> one logit."""
         dim = self.data_shape[0]
         self.models["generator"] = MLP(self.z_dim, dim, config.g_width, config.g_depth,
                                        batchnorm=config.g_batchnorm)
-        self.models["discriminator"] = MLP(dim, 1, config.d_width, config.d_depth, leaky=leaky_d,
-                                           maxout=config.d_maxout)
+        self.models["discriminator"] = MLP(pack * dim, 1, config.d_width, config.d_depth,
+                                           leaky=leaky_d, maxout=config.d_maxout)
 
     def build_dcgan(self, config: DCGANFields, norm: str = "batch") -> None:
         c, h, w = self.data_shape
