@@ -44,7 +44,9 @@ def mixed(total: int, seed: int):
 
 
 WORKLOADS = {"dcgan64-critic": dcgan64_critic, "mixed-10M": lambda: mixed(10_000_000, 0),
-             "mixed-100M": lambda: mixed(100_000_000, 1)}
+             "mixed-100M": lambda: mixed(100_000_000, 1),
+             # 120 tiny tensors: the step's host time alone (what a GPU waits on)
+             "host-bound": lambda: [(8, 8)] * 120}
 
 
 def make_params(shapes, device, seed=0):

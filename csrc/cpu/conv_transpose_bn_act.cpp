@@ -10,6 +10,7 @@
 #include <ATen/Parallel.h>
 #include <torch/library.h>
 
+#include <algorithm>
 #include <type_traits>
 
 #include "../conv_transpose_bn_act_impl.h"
@@ -68,6 +69,12 @@ PYGAN_CPU_CLONES void grad_input(const T* __restrict__ dout, const T* __restrict
   }
 }
 
+// Items per parallel_for task for items of `elements` each: about ATen's
+// grain, so small blocks (batch 1, 4x4 planes) do not wake threads per item.
+int64_t grain_for(int64_t elements) {
+  return std::max<int64_t>(1, at::internal::GRAIN_SIZE / std::max<int64_t>(elements, 1));
+}
+
 template <typename T>
 T param_or(const std::optional<at::Tensor>& t, int64_t c, T fallback) {
   return t.has_value() ? t->data_ptr<T>()[c] : fallback;
@@ -110,7 +117,7 @@ void forward_pass(const at::Tensor& y, at::Tensor& out, const std::optional<at::
     constexpr Act A = decltype(tag)::value;
     if (!p.normalize) {
       if (A == Act::kRelu || A == Act::kLeakyRelu) {
-        at::parallel_for(0, n * c, 1, [&](int64_t first, int64_t last) {
+        at::parallel_for(0, n * c, grain_for(hw), [&](int64_t first, int64_t last) {
           for (int64_t i = first; i < last; ++i)
             affine_act<A>(yp + i * hw, op + i * hw, hw, T(1), T(0), slope);
         });
@@ -119,7 +126,7 @@ void forward_pass(const at::Tensor& y, at::Tensor& out, const std::optional<at::
     }
     T* mp = mean.data_ptr<T>();
     T* vp = var.data_ptr<T>();
-    at::parallel_for(0, c, 1, [&](int64_t first, int64_t last) {
+    at::parallel_for(0, c, grain_for(n * hw), [&](int64_t first, int64_t last) {
       for (int64_t ch = first; ch < last; ++ch) {
         if (p.training) channel_stats(yp + ch * hw, n, stride, hw, mp[ch], vp[ch]);
         const auto ss = bn_fold(mp[ch], bn_invstd(vp[ch], T(p.eps)), param_or(gamma, ch, T(1)),
@@ -147,7 +154,7 @@ void backward_pass(const at::Tensor& dout, const at::Tensor& out, const at::Tens
   dispatch_act(p.act, [&](auto tag) {
     constexpr Act A = decltype(tag)::value;
     if (!p.normalize) {
-      at::parallel_for(0, n * c, 1, [&](int64_t first, int64_t last) {
+      at::parallel_for(0, n * c, grain_for(hw), [&](int64_t first, int64_t last) {
         for (int64_t i = first; i < last; ++i)
           grad_input<A, false>(gp + i * hw, op + i * hw, op, dp + i * hw, hw, T(0), slope,
                                BNGradCoeffs<T>{T(1), T(0), T(0)});
@@ -155,7 +162,7 @@ void backward_pass(const at::Tensor& dout, const at::Tensor& out, const at::Tens
       return;
     }
     const T* yp = y.data_ptr<T>();
-    at::parallel_for(0, c, 1, [&](int64_t first, int64_t last) {
+    at::parallel_for(0, c, grain_for(n * hw), [&](int64_t first, int64_t last) {
       for (int64_t ch = first; ch < last; ++ch) {
         const T mu = mean.data_ptr<T>()[ch];
         const T invstd = bn_invstd(var.data_ptr<T>()[ch], T(p.eps));

@@ -7,6 +7,7 @@
 #include <ATen/Parallel.h>
 #include <torch/library.h>
 
+#include <algorithm>
 #include <vector>
 
 #include "../rmsprop_clip_args.h"
@@ -46,15 +47,21 @@ void run(at::TensorList params, at::TensorList grads, at::TensorList square_avgs
   using acc_t = at::opmath_type<scalar_t>;
   const auto h = cast_hyper<acc_t>(hyper);
   std::vector<Chunk> chunks;
+  int64_t total = 0;
   for (size_t t = 0; t < params.size(); ++t) {
     const int64_t n = params[t].numel();
+    total += n;
     for (int64_t b = 0; b < n; b += kChunk) chunks.push_back({int64_t(t), b, std::min(n, b + kChunk)});
   }
+  // Chunks per task: about kChunk elements each, so many small tensors do not
+  // pay a thread wake-up per tensor (they run on one thread when few).
+  const int64_t grain =
+      std::max<int64_t>(1, kChunk * int64_t(chunks.size()) / std::max<int64_t>(total, 1));
   auto ptr = [](at::TensorList list, int64_t t, int64_t offset) -> acc_t* {
     return list.empty() ? nullptr : list[t].data_ptr<acc_t>() + offset;
   };
   dispatch_rmsprop_flags(h, [&](auto centered, auto momentum, auto clip) {
-    at::parallel_for(0, int64_t(chunks.size()), 1, [&](int64_t first, int64_t last) {
+    at::parallel_for(0, int64_t(chunks.size()), grain, [&](int64_t first, int64_t last) {
       for (int64_t c = first; c < last; ++c) {
         const Chunk& k = chunks[c];
         update_range<decltype(centered)::value, decltype(momentum)::value,

@@ -119,10 +119,13 @@ class ClippedRMSprop(torch.optim.Optimizer):
                                        f"(param group {gi}, parameter {pi})")
                 state = self._init_state(p, group)
                 steps.append(state["step"])
-                if grad.stride() != p.stride():  # the kernel walks p and g in lockstep
-                    grad = torch.empty_like(p).copy_(grad)
+                # is_contiguous() first: the stride walks cost more host time than the
+                # kernel on a GPU, and almost every parameter is contiguous.
+                contiguous = p.is_contiguous()
+                if not (contiguous and grad.is_contiguous()) and grad.stride() != p.stride():
+                    grad = torch.empty_like(p).copy_(grad)  # the kernel walks p and g in lockstep
                 # The fused kernel needs dense params; other views take the reference path.
-                fused = _is_dense(p)
+                fused = contiguous or _is_dense(p)
                 lists = buckets.setdefault((fused, p.device, p.dtype), ([], [], [], [], []))
                 lists[0].append(p)
                 lists[1].append(grad)
