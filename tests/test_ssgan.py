@@ -77,6 +77,8 @@ def make(run_dir, callbacks=(), **override):
     dict(fake_class="explicit", g_loss="nonsaturating", d_arch="mlp"),
     dict(unsupervised_weight=0.0),
     dict(d_arch="conv", d_weight_norm=False),  # weight norm is the default
+    dict(d_data_init=True),
+    dict(d_data_init=True, unsupervised_weight=0.0),
 ])
 def test_small_runs_log_the_test_error(override, tmp_path):
     trainer = make(tmp_path, steps=4, sample_every=2, **override)
@@ -104,6 +106,30 @@ def test_weight_norm_starts_as_the_same_function(arch):
     torch.testing.assert_close(normed(x)[0], plain(x)[0])
     layers = [m for m in normed.modules() if isinstance(m, (torch.nn.Linear, torch.nn.Conv2d))]
     assert layers and all(hasattr(m, "parametrizations") for m in layers)
+
+
+@pytest.mark.parametrize("arch", ["mlp", "conv"])
+def test_data_dependent_init_standardises_every_layer(arch):
+    torch.manual_seed(0)
+    D = SSGANDiscriminator((1, 8, 8), 4, arch, 8, noise=0.0, dropout=0.0, weight_norm=True)
+    D.eval()  # the noise and dropout layers off: the statistics are the layers' own
+    x = torch.randn(64, 1, 8, 8) * 3 + 1
+    D.init_from_data(x)
+    outputs = []
+    layers = [m for m in D.modules() if isinstance(m, (torch.nn.Linear, torch.nn.Conv2d))]
+    hooks = [m.register_forward_hook(lambda m, i, out: outputs.append(out)) for m in layers]
+    D(x)
+    for h in hooks:
+        h.remove()
+    for out in outputs:  # with the new g and bias, each unit is standardised on x
+        dims = [0, *range(2, out.dim())]
+        torch.testing.assert_close(out.mean(dims), torch.zeros(out.shape[1]), atol=1e-4, rtol=0)
+        torch.testing.assert_close(out.std(dims, unbiased=False), torch.ones(out.shape[1]),
+                                   atol=1e-3, rtol=0)
+    with pytest.raises(ValueError, match="needs weight_norm=True"):
+        SSGANDiscriminator((1, 8, 8), 4, arch, 8).init_from_data(x)
+    with pytest.raises(ValueError, match="a batch of at least 2 images"):
+        D.init_from_data(x[:1])
 
 
 def test_eval_every_adds_logged_rows_with_a_test_error(tmp_path):
@@ -174,6 +200,8 @@ def test_command_line_train_sample_and_bad_counts(tmp_path, capsys):
      "takes a LabelledSplit"),
     (lambda: SSGANConfig(eval_every=-1).validate(), "eval_every must be >= 0"),
     (lambda: SSGANConfig(unsupervised_weight=-1.0).validate(), "unsupervised_weight must be"),
+    (lambda: SSGANConfig(d_data_init=True, d_weight_norm=False).validate(),
+     "d_data_init initialises weight-normalised layers"),
 ])
 def test_bad_inputs_are_named(call, message):
     with pytest.raises(ValueError, match=message):

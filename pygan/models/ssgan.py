@@ -48,7 +48,7 @@ class SSGANDiscriminator(nn.Module):
     ``weight_norm`` reparametrises every linear and convolution layer as
     w = g * v / ||v|| (Salimans & Kingma 2016, as Salimans et al.'s
     semi-supervised nets do), with g starting at ||v|| of the He
-    initialisation.
+    initialisation; :meth:`init_from_data` is their data-dependent start.
 
     Any H and W for "conv"; "mlp" is built for the given image shape.
     """
@@ -86,10 +86,40 @@ class SSGANDiscriminator(nn.Module):
         self.head = nn.Sequential(*([GaussianNoise(0.5)] if arch == "mlp" else []),
                                   nn.Linear(c, num_outputs))
         self.apply(_he_init)
+        self.weight_norm = weight_norm
         if weight_norm:
             for m in self.modules():
                 if isinstance(m, (nn.Linear, nn.Conv2d)):
                     nn.utils.parametrizations.weight_norm(m)
+
+    @torch.no_grad()
+    def init_from_data(self, x: Tensor) -> None:
+        """Salimans & Kingma's data-dependent initialisation: one forward pass
+        over the images ``x`` [B, C, H, W] (B >= 2) in which every weight-
+        normalised layer, in order, rescales g and shifts its bias so that each
+        unit's output over the batch (and positions) has mean 0 and std 1."""
+        if not self.weight_norm:
+            raise ValueError("init_from_data needs weight_norm=True")
+        if x.dim() != 4 or len(x) < 2:
+            raise ValueError(f"init_from_data needs a batch of at least 2 images, got "
+                             f"{list(x.shape)}")
+
+        def standardise(layer, _inputs, out):
+            dims = [0, *range(2, out.dim())]
+            mean, std = out.mean(dims), out.std(dims, unbiased=False) + 1e-6
+            g = layer.parametrizations.weight.original0
+            g.div_(std.view(g.shape))
+            layer.bias.sub_(mean).div_(std)
+            unit = [1, -1] + [1] * (out.dim() - 2)
+            return (out - mean.view(unit)) / std.view(unit)  # what the new weights give
+
+        layers = [m for m in self.modules() if isinstance(m, (nn.Linear, nn.Conv2d))]
+        hooks = [m.register_forward_hook(standardise) for m in layers]
+        try:
+            self(x)
+        finally:
+            for h in hooks:
+                h.remove()
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
         if x.dim() != 4 or tuple(x.shape[1:]) != self.image_shape:

@@ -11,6 +11,7 @@ from .. import losses
 from ..models.ssgan import ImageMLPGenerator, SSGANDiscriminator
 from .adversarial import AdversarialTrainer
 from .config import TrainConfig
+from .distributed import broadcast_module
 from .labelled import EvalFields, LabelledSplitTrainer
 
 
@@ -32,6 +33,7 @@ class SSGANConfig(EvalFields, TrainConfig):
     d_noise: float = 0.3  # std of the Gaussian noise on D's input (training only)
     d_dropout: float = 0.5
     d_weight_norm: bool = True  # weight normalisation on D's layers (Salimans et al.)
+    d_data_init: bool = False  # their data-dependent init of those layers, on the first batch
     z_dim: int = 100
     g_width: int = 500
     g_depth: int = 2
@@ -50,6 +52,9 @@ class SSGANConfig(EvalFields, TrainConfig):
             raise ValueError(f"d_dropout must be in [0, 1), got {self.d_dropout}")
         if not self.d_noise >= 0:
             raise ValueError(f"d_noise must be >= 0, got {self.d_noise}")
+        if self.d_data_init and not self.d_weight_norm:
+            raise ValueError("d_data_init initialises weight-normalised layers: it needs "
+                             "d_weight_norm=True")
 
 
 class SSGANTrainer(LabelledSplitTrainer, AdversarialTrainer):
@@ -168,6 +173,11 @@ class SSGANTrainer(LabelledSplitTrainer, AdversarialTrainer):
         return {"loss_g": loss.detach()}
 
     def train_step(self):
+        if self.step == 0 and self.config.d_data_init:
+            # The images D trains on: unlabelled ones, or the labelled for the baseline.
+            batch, D = self.next_batch(), self.models["discriminator"]
+            D.init_from_data(batch[0 if self.supervised_only else 2])
+            broadcast_module(D, self.dist.world)  # every rank starts from rank 0's
         return self.with_evaluation(super().train_step())
 
     def save_samples(self, path):
