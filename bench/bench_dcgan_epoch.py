@@ -71,8 +71,8 @@ def main() -> None:
             med = {name: statistics.median(s) for name, s in samples.items()}
             for name, t in med.items():
                 lines.append(f"  {amp:<6}{name:<10}{t:>9.2f}{t / med['pygan']:>14.2f}x")
-                rows.append({"amp": amp, "contender": name, "epoch_s": t, "samples_s": samples[name],
-                             "speedup_of_pygan": t / med["pygan"]})
+                rows.append({"amp": amp, "contender": name, "epoch_s": t,
+                             "samples_s": samples[name], "speedup_of_pygan": t / med["pygan"]})
     print("\n".join(lines))
     path = write_results("dcgan_epoch", device, {"epoch_steps": epoch_steps, "timed_steps": steps,
                                                  "reps": args.reps, "rows": rows, "table": lines})

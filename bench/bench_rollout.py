@@ -236,14 +236,14 @@ def main() -> None:
         bench_setting(name, device, reps, a_rollouts, peak, lines, rows)
         print("\n".join(lines[shown:]), flush=True)  # a run cut short keeps what it measured
     if args.epoch:
-        epoch = adversarial_epoch(device, 1)
+        epoch, shown = adversarial_epoch(device, 1), len(lines)
         lines.append("one adversarial step of SeqGANTrainer on the oracle (G step with rewards, "
                      "rollout update, 5 D rounds x 3 epochs of 10,000 + 10,000):")
         for who in ("(a) loop", "pygan"):
             lines.append(f"  {who:<10}{epoch[who]:>10.1f} s")
         lines += [f"  pygan rewards via: {epoch['pygan rewards via']}", ""]
         runs[0]["adversarial_step_s"] = epoch
-        print("\n".join(lines[-5:]))
+        print("\n".join(lines[shown:]))
     old = RESULTS / f"rollout_{device.type}.json"
     if args.append and old.is_file():
         previous = json.loads(old.read_text())

@@ -38,7 +38,8 @@ def run_one(job):
     flags = argparse.Namespace(data=args["data"], labels_per_class=args["labels_per_class"],
                                image_size=None)
     split, meta = SSGANTrainer.data_from_args(flags, config)  # as `pygan train ssgan`
-    trainer = SSGANTrainer(config, split, HERE / "runs" / f"{args['name']}-{name}-{seed}", meta=meta)
+    run_dir = HERE / "runs" / f"{args['name']}-{name}-{seed}"
+    trainer = SSGANTrainer(config, split, run_dir, meta=meta)
     start = time.perf_counter()
     trainer.fit(resume=False)
     seconds = time.perf_counter() - start
