@@ -37,15 +37,32 @@ def train(args) -> int:
     return 0
 
 
-def sample(args) -> int:
-    from .data import MIXTURES, mixture
-    from .trainers.runlog import save_image_grid, save_scatter
+def open_for_sampling(args):
     from .trainers.runs import open_run
 
     trainer = open_run(args.run_dir, args.device)
+    if args.drs is not None and not hasattr(trainer, "rejection_sample"):
+        raise ValueError(f"--drs needs a discriminator whose logit estimates log p_data/p_g "
+                         f"(gan, dcgan); {args.run_dir} is a {trainer.family} run")
+    return trainer
+
+
+def draw(trainer, n: int, seed, drs):
+    """n samples from the run's generator; with ``drs`` (a quantile), by
+    discriminator rejection sampling."""
+    if drs is None:
+        return trainer.sample(n, seed=seed)
+    return trainer.rejection_sample(n, seed=seed, quantile=drs)
+
+
+def sample(args) -> int:
+    from .data import MIXTURES, mixture
+    from .trainers.runlog import save_image_grid, save_scatter
+
+    trainer = open_for_sampling(args)
     if hasattr(trainer, "write_samples"):  # families whose samples are not images or points
         trainer.write_samples(args.n, args.out, seed=args.seed)
-    elif (out := trainer.sample(args.n, seed=args.seed)).dim() == 4:
+    elif (out := draw(trainer, args.n, args.seed, args.drs)).dim() == 4:
         save_image_grid(out, args.out)
     else:
         data = trainer.meta.get("data")
@@ -64,9 +81,8 @@ def default_classifier_path(data: str, image_shape) -> Path:
 def evaluate(args) -> int:
     from .data import load_named
     from .metrics import evaluate_images, mode_stats
-    from .trainers.runs import open_run
 
-    trainer = open_run(args.run_dir, args.device)
+    trainer = open_for_sampling(args)
     data = trainer.meta.get("data")
     if data is None:
         raise ValueError(f"{args.run_dir} does not record its data set; was it made by pygan train?")
@@ -77,12 +93,15 @@ def evaluate(args) -> int:
         _, m = load_named(data, "train", None)
         if m is None:
             raise ValueError(f"evaluation of vector data needs a mixture (ring, grid), got {data}")
-        result = mode_stats(trainer.sample(args.n or MIXTURE_EVAL_SAMPLES).cpu(), m.centers, m.std)
+        result = mode_stats(draw(trainer, args.n or MIXTURE_EVAL_SAMPLES, None, args.drs).cpu(),
+                            m.centers, m.std)
     else:
         real = load_named(data, "test", shape[-1], shape[0])[0][0][:args.n or IMAGE_EVAL_SAMPLES]
         classifier = Path(args.classifier) if args.classifier else default_classifier_path(data, shape)
-        result = evaluate_images(trainer.sample(len(real)).cpu(), real, classifier)
+        result = evaluate_images(draw(trainer, len(real), None, args.drs).cpu(), real, classifier)
     result = {"step": trainer.step, "data": data, **result}
+    if args.drs is not None:
+        result["drs_quantile"] = args.drs
     (Path(args.run_dir) / "eval.json").write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
     return 0
@@ -112,6 +131,12 @@ def classifier_train(args) -> int:
     return 0
 
 
+def add_drs_argument(p) -> None:
+    p.add_argument("--drs", type=float, default=None, metavar="QUANTILE",
+                   help="discriminator rejection sampling (gan, dcgan), its gamma at this "
+                   "quantile of the burn-in scores, e.g. 0.95 (default: off)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pygan", description=__doc__)
     parser.add_argument("--version", action="version", version=f"pygan {__version__}")
@@ -135,6 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="PNG file (text runs: a .txt file)")
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--device", default="cpu")
+    add_drs_argument(p)
     p.set_defaults(run=sample)
 
     p = sub.add_parser("eval", help="evaluate a run (mode coverage, FD/KID/precision/recall, "
@@ -147,6 +173,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reference", help="text runs: reference sentences for BLEU "
                    "(default: --test)")
     p.add_argument("--device", default="cpu")
+    add_drs_argument(p)
     p.set_defaults(run=evaluate)
 
     p_cls = sub.add_parser("classifier", help="the feature classifier of the image metrics")

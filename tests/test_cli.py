@@ -42,7 +42,7 @@ def test_dcgan_on_digits_train_sample_eval(tmp_path, cache, capsys):
 
 
 @pytest.mark.parametrize("family, extra", [("gan", []), ("wgan", ["--gradient-penalty"])])
-def test_mixture_runs_resume_and_eval(family, extra, tmp_path):
+def test_mixture_runs_resume_and_eval(family, extra, tmp_path, capsys):
     run = tmp_path / "run"
     args = ["train", family, "--data", "ring", "--g-width", "16", "--d-width", "16",
             "--out", str(run)] + QUIET + extra
@@ -52,6 +52,15 @@ def test_mixture_runs_resume_and_eval(family, extra, tmp_path):
     result = json.loads((run / "eval.json").read_text())
     assert result["step"] == 4 and set(result) >= {"modes", "high_quality", "reverse_kl"}
     assert main(["sample", str(run), "-n", "100", "--out", str(tmp_path / "s.png")]) == 0
+    drs = ["eval", str(run), "--drs", "0.9", "-n", "200"]
+    if family == "gan":  # its D's logit estimates the density ratio that DRS needs
+        assert main(drs) == 0
+        assert json.loads((run / "eval.json").read_text())["drs_quantile"] == 0.9
+        assert main(["sample", str(run), "--drs", "0.5", "-n", "50",
+                     "--out", str(tmp_path / "d.png")]) == 0
+    else:
+        assert main(drs) == 2
+        assert "--drs needs a discriminator" in capsys.readouterr().err
 
 
 def test_resume_with_other_settings_is_refused(tmp_path, capsys):

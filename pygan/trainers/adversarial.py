@@ -9,6 +9,7 @@ from torch import Tensor
 from .. import losses
 from ..models import MLP, DCGANDiscriminator, DCGANGenerator
 from .base import Trainer
+from .rejection import rejection_sample
 from .runlog import save_image_grid, save_scatter
 
 SAMPLE_COUNT = 64  # images in a grid (points in a scatter: 16x this)
@@ -148,3 +149,30 @@ class BCETrainer(AdversarialTrainer):
 
     def g_loss(self, fake_out):
         return losses.G_LOSSES[self.config.loss](fake_out)
+
+    @torch.no_grad()
+    def rejection_sample(self, n: int, seed: int | None = None, quantile: float | None = 0.95,
+                         **kwargs) -> Tensor:
+        """[n, ...] float32 samples from the generator (seeded like
+        :meth:`sample`), thinned by discriminator rejection sampling
+        (:func:`~pygan.trainers.rejection.rejection_sample`, whose keyword
+        arguments pass through) with D in eval mode. D should be the one
+        trained beside this generator; a packed D (PacGAN) scores groups,
+        not samples, and is refused."""
+        if getattr(self.config, "pack", 1) != 1:
+            raise ValueError(f"rejection_sample: a packed discriminator (pack="
+                             f"{self.config.pack}) scores groups of samples, not one sample")
+        D = self.models["discriminator"]
+        base = self.config.seed + 12345 if seed is None else seed
+        gen = torch.Generator().manual_seed(base)
+        for key in ("batch", "burn_in"):  # a batch of images costs far more memory than points
+            kwargs.setdefault(key, 1000 if self.image_data else 10_000)
+        was_training = D.training
+        D.eval()
+        try:
+            return rejection_sample(lambda i, k: self.sample(k, seed=base + 7919 * i),
+                                    lambda x: torch.cat([D(part).float().reshape(len(part))
+                                                         for part in x.split(500)]),
+                                    n, quantile, generator=gen, **kwargs)
+        finally:
+            D.train(was_training)

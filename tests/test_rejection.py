@@ -1,0 +1,92 @@
+"""Discriminator rejection sampling: the sampler against a known density
+ratio, its arguments, and the GAN trainer's use of it."""
+import pytest
+import torch
+
+from pygan.trainers import TRAINERS
+from pygan.data import mixture
+from pygan.trainers.rejection import rejection_sample
+
+
+def normal_proposals(seen=None):
+    """propose(i, k): [k, 1] draws of N(0, 1), a fixed stream per batch index."""
+    def propose(i, k):
+        if seen is not None:
+            seen.append(k)
+        return torch.randn(k, 1, generator=torch.Generator().manual_seed(1000 + i))
+    return propose
+
+
+def shift_by_one(x):
+    return x[:, 0] - 0.5  # log N(x; 1, 1) / N(x; 0, 1)
+
+
+def test_exact_ratio_turns_the_proposal_into_the_target():
+    out = rejection_sample(normal_proposals(), shift_by_one, 20_000, quantile=None,
+                           generator=torch.Generator().manual_seed(0))
+    assert out.shape == (20_000, 1)
+    # N(0, 1) proposals thinned by the exact ratio are N(1, 1); 4 standard errors of slack.
+    assert out.mean().item() == pytest.approx(1.0, abs=4 / 20_000 ** 0.5)
+    assert out.std().item() == pytest.approx(1.0, abs=0.03)
+
+
+def test_a_quantile_keeps_more_and_moves_less():
+    seen_plain, seen_q = [], []
+    plain = rejection_sample(normal_proposals(seen_plain), shift_by_one, 5000, quantile=None,
+                             batch=1000, generator=torch.Generator().manual_seed(0))
+    lenient = rejection_sample(normal_proposals(seen_q), shift_by_one, 5000, quantile=0.5,
+                               batch=1000, generator=torch.Generator().manual_seed(0))
+    assert sum(seen_q) < sum(seen_plain)
+    assert 0.1 < lenient.mean().item() < plain.mean().item()
+
+
+def test_same_generator_same_samples_and_samples_are_proposals():
+    kwargs = dict(quantile=0.8, batch=500, burn_in=500)
+    a = rejection_sample(normal_proposals(), shift_by_one, 300,
+                         generator=torch.Generator().manual_seed(3), **kwargs)
+    b = rejection_sample(normal_proposals(), shift_by_one, 300,
+                         generator=torch.Generator().manual_seed(3), **kwargs)
+    assert torch.equal(a, b)
+    pool = torch.cat([normal_proposals()(i, 500) for i in range(1, 20)])
+    assert torch.isin(a, pool).all()
+
+
+@pytest.mark.parametrize("kwargs, error, message", [
+    (dict(n=0), ValueError, "n must be an int >= 1"),
+    (dict(n=10, quantile=1.5), ValueError, "quantile must be in [0, 1]"),
+    (dict(n=10, burn_in=0), ValueError, "burn_in must be"),
+    (dict(n=10, batch=2.5), ValueError, "batch must be"),
+    (dict(n=10, max_proposals=5), ValueError, "max_proposals must be an int >= 10"),
+    (dict(n=10, log_ratio=lambda x: x), ValueError, "log_ratio must return [10000] logits"),
+    (dict(n=10, log_ratio=lambda x: x[:, 0] / 0), FloatingPointError, "NaN or inf"),
+    # Only proposals near 0 are kept, and 1,000 proposals hold too few of them.
+    (dict(n=500, log_ratio=lambda x: -1e4 * x[:, 0] ** 2, max_proposals=1000, quantile=None),
+     RuntimeError, "kept"),
+])
+def test_bad_arguments(kwargs, error, message):
+    kwargs = {"log_ratio": shift_by_one, **kwargs}
+    with pytest.raises(error, match=message.replace("[", r"\[").replace("]", r"\]")):
+        rejection_sample(normal_proposals(), kwargs.pop("log_ratio"), kwargs.pop("n"), **kwargs)
+
+
+def small_gan(tmp_path, **overrides):
+    cls = TRAINERS["gan"]
+    config = cls.config_class(steps=20, batch_size=20, g_width=16, d_width=16, progress=False,
+                              sample_every=0, checkpoint_every=0, log_every=10, **overrides)
+    trainer = cls(config, mixture("ring").sample, tmp_path)
+    trainer.fit(resume=False)
+    return trainer
+
+
+def test_gan_trainer_rejection_sample(tmp_path):
+    trainer = small_gan(tmp_path)
+    a = trainer.rejection_sample(100, seed=5, quantile=0.9, batch=500, burn_in=500)
+    b = trainer.rejection_sample(100, seed=5, quantile=0.9, batch=500, burn_in=500)
+    assert a.shape == (100, 2) and a.dtype == torch.float32 and torch.equal(a, b)
+    assert trainer.models["discriminator"].training  # its mode is restored
+
+
+def test_packed_discriminator_is_refused(tmp_path):
+    trainer = small_gan(tmp_path, pack=2)
+    with pytest.raises(ValueError, match="packed discriminator"):
+        trainer.rejection_sample(10)
