@@ -32,6 +32,15 @@ def test_explicit_fake_class_is_the_mass_of_the_real_classes():
                                want)
 
 
+def test_conditional_entropy_is_the_mean_entropy_of_the_softmax():
+    p = torch.softmax(L, 1)
+    want = -(p * p.log()).sum(1).mean()
+    torch.testing.assert_close(losses.conditional_entropy(L), want)
+    uniform = torch.zeros(5, 4)  # log K for every row; finite for saturated rows too
+    assert losses.conditional_entropy(uniform).item() == pytest.approx(math.log(4))
+    assert losses.conditional_entropy(torch.tensor([[1e4, -1e4]])).item() == 0.0
+
+
 def test_unsupervised_loss_is_finite_at_large_logits():
     big = torch.tensor([[500.0, 400.0], [-500.0, -400.0]])
     loss = losses.d_loss_bce(losses.ssgan_real_logit(big), losses.ssgan_real_logit(big.flip(0)))
@@ -79,6 +88,7 @@ def make(run_dir, callbacks=(), **override):
     dict(d_arch="conv", d_weight_norm=False),  # weight norm is the default
     dict(d_data_init=True),
     dict(d_data_init=True, unsupervised_weight=0.0),
+    dict(entropy_weight=1.0),
 ])
 def test_small_runs_log_the_test_error(override, tmp_path):
     trainer = make(tmp_path, steps=4, sample_every=2, **override)
@@ -200,6 +210,8 @@ def test_command_line_train_sample_and_bad_counts(tmp_path, capsys):
      "takes a LabelledSplit"),
     (lambda: SSGANConfig(eval_every=-1).validate(), "eval_every must be >= 0"),
     (lambda: SSGANConfig(unsupervised_weight=-1.0).validate(), "unsupervised_weight must be"),
+    (lambda: SSGANConfig(entropy_weight=-0.5).validate(), "entropy_weight must be >= 0"),
+    (lambda: losses.conditional_entropy(torch.zeros(4)), r"class_logits must be \[B, K\]"),
     (lambda: SSGANConfig(d_data_init=True, d_weight_norm=False).validate(),
      "d_data_init initialises weight-normalised layers"),
 ])

@@ -12,7 +12,7 @@ from torch import Tensor
 __all__ = ["d_loss_bce", "g_loss_minimax", "g_loss_nonsaturating", "d_loss_wasserstein",
            "g_loss_wasserstein", "d_loss_hinge", "g_loss_hinge", "d_loss_least_squares",
            "g_loss_least_squares", "gradient_penalty", "ssgan_real_logit",
-           "feature_matching_loss", "D_LOSSES", "G_LOSSES"]
+           "feature_matching_loss", "conditional_entropy", "D_LOSSES", "G_LOSSES"]
 
 
 def _check(name: str, x: Tensor) -> None:
@@ -115,6 +115,20 @@ def ssgan_real_logit(class_logits: Tensor, explicit_fake: bool = False) -> Tenso
     if explicit_fake:
         return torch.logsumexp(class_logits[:, :-1], 1) - class_logits[:, -1]
     return torch.logsumexp(class_logits, 1)
+
+
+def conditional_entropy(class_logits: Tensor) -> Tensor:
+    """Mean entropy of the class predictions, E_x[-sum_k p_k log p_k] with
+    p = softmax(class_logits) over the K >= 2 classes of [B, K] (float, any
+    device). Minimised on unlabelled data, it pushes a semi-supervised
+    classifier's boundaries away from the data (Dai et al. 2017, "Good
+    semi-supervised learning that requires a bad GAN")."""
+    _check("class_logits", class_logits)
+    if class_logits.dim() != 2 or class_logits.shape[1] < 2:
+        raise ValueError(f"class_logits must be [B, K] with K >= 2, got "
+                         f"{list(class_logits.shape)}")
+    log_p = F.log_softmax(class_logits, 1)
+    return -(log_p.exp() * log_p).sum(1).mean()
 
 
 def feature_matching_loss(real_features: Tensor, fake_features: Tensor) -> Tensor:

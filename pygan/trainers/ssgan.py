@@ -28,6 +28,7 @@ class SSGANConfig(EvalFields, TrainConfig):
     fake_class: Literal["implicit", "explicit"] = "implicit"  # K logits, or K + 1
     g_loss: Literal["feature-matching", "nonsaturating"] = "feature-matching"
     unsupervised_weight: float = 1.0  # 0: the supervised baseline (labelled images only, no G)
+    entropy_weight: float = 0.0  # Dai et al.'s entropy of D's classes on unlabelled images
     d_arch: Literal["mlp", "conv"] = "mlp"
     d_width: int = 64
     d_noise: float = 0.3  # std of the Gaussian noise on D's input (training only)
@@ -48,6 +49,8 @@ class SSGANConfig(EvalFields, TrainConfig):
             raise ValueError(f"lr must be > 0, got {self.lr}")
         if not self.unsupervised_weight >= 0:
             raise ValueError(f"unsupervised_weight must be >= 0, got {self.unsupervised_weight}")
+        if not self.entropy_weight >= 0:
+            raise ValueError(f"entropy_weight must be >= 0, got {self.entropy_weight}")
         if not 0 <= self.d_dropout < 1:
             raise ValueError(f"d_dropout must be in [0, 1), got {self.d_dropout}")
         if not self.d_noise >= 0:
@@ -65,7 +68,9 @@ class SSGANTrainer(LabelledSplitTrainer, AdversarialTrainer):
     generated images, with D(x) = Z/(Z+1), Z = sum_k exp(logit_k) (or a
     K+1-th fake class); G matches the mean of D's last hidden layer on real
     images (or takes the non-saturating loss). Data: a LabelledSplit of
-    images [N, C, H, W] in [-1, 1]; the test accuracy is logged."""
+    images [N, C, H, W] in [-1, 1]; the test accuracy is logged.
+    ``entropy_weight`` adds the mean entropy of D's class predictions on the
+    unlabelled images to D's loss (Dai et al. 2017)."""
 
     family = "ssgan"
     config_class = SSGANConfig
@@ -154,6 +159,10 @@ class SSGANTrainer(LabelledSplitTrainer, AdversarialTrainer):
                                              self.real_logit(fake_logits), self.real_label)
             total = supervised + self.config.unsupervised_weight * unsupervised
             values["loss_d_unsup"] = unsupervised.detach()
+            if self.config.entropy_weight:
+                entropy = losses.conditional_entropy(real_logits[:, :self.num_classes])
+                total = total + self.config.entropy_weight * entropy
+                values["loss_d_entropy"] = entropy.detach()
         self.optimize("loss_d", total, self.optimizers["discriminator"], D)
         return {"loss_d": total.detach(), **values}
 
