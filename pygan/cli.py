@@ -41,18 +41,30 @@ def open_for_sampling(args):
     from .trainers.runs import open_run
 
     trainer = open_run(args.run_dir, args.device)
-    if args.drs is not None and not hasattr(trainer, "rejection_sample"):
+    if not args.drs:
+        if args.drs_calibrate or args.drs_quantile is not None:
+            raise ValueError("--drs-calibrate and --drs-quantile set up --drs; give --drs")
+        return trainer
+    if not hasattr(trainer, "rejection_sample"):
         raise ValueError(f"--drs needs a discriminator whose logit estimates log p_data/p_g "
                          f"(gan, dcgan); {args.run_dir} is a {trainer.family} run")
+    if args.drs_calibrate:  # D trains on the run's data set: reopen the run with it
+        from .data import load_named
+
+        shape = tuple(trainer.data_shape)
+        image = (shape[-1], shape[0]) if len(shape) == 3 else (None, None)
+        data = load_named(trainer.meta.get("data"), "train", *image)[0]
+        trainer = open_run(args.run_dir, args.device, data=data)
     return trainer
 
 
-def draw(trainer, n: int, seed, drs):
-    """n samples from the run's generator; with ``drs`` (a quantile), by
+def draw(trainer, n: int, seed, args):
+    """n samples from the run's generator; with ``args.drs``, by
     discriminator rejection sampling."""
-    if drs is None:
+    if not args.drs:
         return trainer.sample(n, seed=seed)
-    return trainer.rejection_sample(n, seed=seed, quantile=drs)
+    return trainer.rejection_sample(n, seed=seed, quantile=args.drs_quantile,
+                                    calibrate_steps=args.drs_calibrate)
 
 
 def sample(args) -> int:
@@ -62,7 +74,7 @@ def sample(args) -> int:
     trainer = open_for_sampling(args)
     if hasattr(trainer, "write_samples"):  # families whose samples are not images or points
         trainer.write_samples(args.n, args.out, seed=args.seed)
-    elif (out := draw(trainer, args.n, args.seed, args.drs)).dim() == 4:
+    elif (out := draw(trainer, args.n, args.seed, args)).dim() == 4:
         save_image_grid(out, args.out)
     else:
         data = trainer.meta.get("data")
@@ -93,15 +105,15 @@ def evaluate(args) -> int:
         _, m = load_named(data, "train", None)
         if m is None:
             raise ValueError(f"evaluation of vector data needs a mixture (ring, grid), got {data}")
-        result = mode_stats(draw(trainer, args.n or MIXTURE_EVAL_SAMPLES, None, args.drs).cpu(),
+        result = mode_stats(draw(trainer, args.n or MIXTURE_EVAL_SAMPLES, None, args).cpu(),
                             m.centers, m.std)
     else:
         real = load_named(data, "test", shape[-1], shape[0])[0][0][:args.n or IMAGE_EVAL_SAMPLES]
         classifier = Path(args.classifier) if args.classifier else default_classifier_path(data, shape)
-        result = evaluate_images(draw(trainer, len(real), None, args.drs).cpu(), real, classifier)
+        result = evaluate_images(draw(trainer, len(real), None, args).cpu(), real, classifier)
     result = {"step": trainer.step, "data": data, **result}
-    if args.drs is not None:
-        result["drs_quantile"] = args.drs
+    if args.drs:
+        result["drs"] = {"quantile": args.drs_quantile, "calibrate_steps": args.drs_calibrate}
     (Path(args.run_dir) / "eval.json").write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
     return 0
@@ -132,9 +144,15 @@ def classifier_train(args) -> int:
 
 
 def add_drs_argument(p) -> None:
-    p.add_argument("--drs", type=float, default=None, metavar="QUANTILE",
-                   help="discriminator rejection sampling (gan, dcgan), its gamma at this "
-                   "quantile of the burn-in scores, e.g. 0.95 (default: off)")
+    p.add_argument("--drs", action="store_true",
+                   help="discriminator rejection sampling (gan, dcgan): keep each sample with "
+                   "probability exp(logit - max logit)")
+    p.add_argument("--drs-quantile", type=float, default=None, metavar="Q",
+                   help="with --drs: shift the acceptance logit by the Q-quantile of the burn-in "
+                   "scores (Azadi et al.'s gamma; lower keeps more; default: no shift)")
+    p.add_argument("--drs-calibrate", type=int, default=0, metavar="STEPS",
+                   help="with --drs: first train a copy of D this many more batches of the "
+                   "run's data against the frozen generator (default: 0)")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -52,12 +52,15 @@ def test_mixture_runs_resume_and_eval(family, extra, tmp_path, capsys):
     result = json.loads((run / "eval.json").read_text())
     assert result["step"] == 4 and set(result) >= {"modes", "high_quality", "reverse_kl"}
     assert main(["sample", str(run), "-n", "100", "--out", str(tmp_path / "s.png")]) == 0
-    drs = ["eval", str(run), "--drs", "0.9", "-n", "200"]
+    drs = ["eval", str(run), "--drs", "--drs-quantile", "0.9", "-n", "200"]
     if family == "gan":  # its D's logit estimates the density ratio that DRS needs
         assert main(drs) == 0
-        assert json.loads((run / "eval.json").read_text())["drs_quantile"] == 0.9
-        assert main(["sample", str(run), "--drs", "0.5", "-n", "50",
+        assert json.loads((run / "eval.json").read_text())["drs"] == {"quantile": 0.9,
+                                                                      "calibrate_steps": 0}
+        assert main(["sample", str(run), "--drs", "--drs-calibrate", "10", "-n", "50",
                      "--out", str(tmp_path / "d.png")]) == 0
+        assert main(["eval", str(run), "--drs-calibrate", "10"]) == 2
+        assert "give --drs" in capsys.readouterr().err
     else:
         assert main(drs) == 2
         assert "--drs needs a discriminator" in capsys.readouterr().err

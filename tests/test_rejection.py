@@ -3,9 +3,11 @@ ratio, its arguments, and the GAN trainer's use of it."""
 import pytest
 import torch
 
-from pygan.trainers import TRAINERS
+from pygan import losses
 from pygan.data import mixture
+from pygan.trainers import TRAINERS
 from pygan.trainers.rejection import rejection_sample
+from pygan.trainers.runs import open_run
 
 
 def normal_proposals(seen=None):
@@ -90,3 +92,39 @@ def test_packed_discriminator_is_refused(tmp_path):
     trainer = small_gan(tmp_path, pack=2)
     with pytest.raises(ValueError, match="packed discriminator"):
         trainer.rejection_sample(10)
+
+
+def d_loss_on_fresh_batches(trainer, D):
+    g = torch.Generator().manual_seed(99)
+    real = mixture("ring").sample(2000, g)
+    with torch.no_grad():
+        fake = trainer.sampler().eval()(torch.randn(2000, 2, generator=g))
+        return losses.d_loss_bce(D(real), D(fake)).item()
+
+
+def test_calibration_trains_a_copy_and_leaves_the_trainer_as_it_was(tmp_path):
+    trainer = small_gan(tmp_path)
+    before = {k: v.clone() for k, v in trainer.models["discriminator"].state_dict().items()}
+    rng, source = trainer.generator.get_state(), trainer.source.state_dict()
+    D = trainer.calibrated_discriminator(300, lr=1e-3)
+    for k, v in trainer.models["discriminator"].state_dict().items():
+        assert torch.equal(v, before[k]), k
+    assert torch.equal(trainer.generator.get_state(), rng)
+    assert torch.equal(trainer.source.state_dict()["generator"], source["generator"])
+    assert not D.training
+    # 20 GAN steps leave D near chance; 300 more against a frozen G separate the two.
+    assert d_loss_on_fresh_batches(trainer, D) < d_loss_on_fresh_batches(
+        trainer, trainer.models["discriminator"]) - 0.05
+    a = trainer.rejection_sample(50, seed=1, calibrate_steps=20, batch=500, burn_in=500)
+    b = trainer.rejection_sample(50, seed=1, calibrate_steps=20, batch=500, burn_in=500)
+    assert torch.equal(a, b)
+
+
+def test_calibration_needs_the_data(tmp_path):
+    small_gan(tmp_path)
+    with pytest.raises(ValueError, match="reopen the run with open_run"):
+        open_run(tmp_path).rejection_sample(10, calibrate_steps=5)
+    reopened = open_run(tmp_path, data=mixture("ring").sample)
+    assert reopened.rejection_sample(10, calibrate_steps=5).shape == (10, 2)
+    with pytest.raises(ValueError, match="steps must be an int >= 1"):
+        reopened.calibrated_discriminator(0)

@@ -20,13 +20,15 @@ from dataclasses import asdict
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-CONFIGS = {  # name: (trainer, config overrides, generator steps, DRS quantile or None)
+DRS = {"calibrate_steps": 20000}  # exact acceptance, D trained 20k more batches first
+CONFIGS = {  # name: (trainer, config overrides, generator steps, rejection_sample kwargs or None)
     "GAN (non-saturating)": ("gan", {}, 10000, None),
     "GAN + instance noise 0.1": ("gan", {"instance_noise": 0.1}, 10000, None),
     "GAN + lr decay from half-way": ("gan", {"lr_decay_start": 0.5}, 10000, None),
     "GAN + lr decay from half-way, 30k steps": ("gan", {"lr_decay_start": 0.5}, 30000, None),
-    # The same runs, sampled by discriminator rejection sampling (Azadi et al. 2019).
-    "GAN + lr decay from half-way, 30k steps, DRS": ("gan", {"lr_decay_start": 0.5}, 30000, 0.95),
+    # The same runs as the two rows above, sampled by discriminator rejection sampling.
+    "GAN + lr decay from half-way, DRS": ("gan", {"lr_decay_start": 0.5}, 10000, DRS),
+    "GAN + lr decay from half-way, 30k steps, DRS": ("gan", {"lr_decay_start": 0.5}, 30000, DRS),
     "WGAN (clip 0.01)": ("wgan", {}, 3000, None),
     "WGAN-GP": ("wgan", {"gradient_penalty": True}, 3000, None),
 }
@@ -51,12 +53,12 @@ def run_one(job):
     config = cls.config_class(steps=steps, seed=seed, batch_size=100, progress=False,
                               sample_every=0, checkpoint_every=0, log_every=500, **overrides)
     m = mixture(data)
-    slug = f"{family}-{'-'.join(f'{k}{v}' for k, v in overrides.items())}-{data}-{seed}"
+    slug = f"{family}-{'-'.join(f'{k}{v}' for k, v in overrides.items())}-{steps}-{data}-{seed}"
     run_dir = HERE / "runs" / slug
     start = time.perf_counter()
     # Rows that differ only in how they sample share a run: a finished one of the
     # same configuration is reused, not trained again.
-    trainer = open_run(run_dir) if (run_dir / "last.pt").is_file() else None
+    trainer = open_run(run_dir, data=m.sample) if (run_dir / "last.pt").is_file() else None
     if trainer is None or trainer.step != steps or (
             {**asdict(trainer.config), "device": config.device} != asdict(config)):
         trainer = cls(config, m.sample, run_dir)
@@ -64,7 +66,7 @@ def run_one(job):
     if drs is None:
         samples = trainer.sample(2500, seed=10_000 + seed)
     else:
-        samples = trainer.rejection_sample(2500, seed=10_000 + seed, quantile=drs)
+        samples = trainer.rejection_sample(2500, seed=10_000 + seed, **drs)
     stats = mode_stats(samples.cpu(), m.centers, m.std)
     return {"config": name, "data": data, "seed": seed, "steps": steps,
             "seconds": time.perf_counter() - start, **stats}

@@ -1,5 +1,6 @@
 """The discriminator and generator steps of the loss-based families (GAN,
 DCGAN, WGAN): they differ in models, optimizers and loss pair only."""
+import copy
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -150,19 +151,64 @@ class BCETrainer(AdversarialTrainer):
     def g_loss(self, fake_out):
         return losses.G_LOSSES[self.config.loss](fake_out)
 
-    @torch.no_grad()
-    def rejection_sample(self, n: int, seed: int | None = None, quantile: float | None = 0.95,
+    def calibrated_discriminator(self, steps: int, lr: float = 1e-3) -> torch.nn.Module:
+        """A copy of D trained ``steps`` more batches against the generator as
+        it now is (frozen, sampled as :meth:`sample` samples), with Adam at
+        ``lr`` falling linearly to 0 and the plain BCE loss (no label
+        smoothing or instance noise), so its logit nears log p_data / p_g for
+        this generator. GAN training stops far from that optimum. The trainer's RNG and data position are
+        restored afterwards: D, G and later training are untouched."""
+        if not isinstance(steps, int) or steps < 1:
+            raise ValueError(f"calibrated_discriminator: steps must be an int >= 1, got {steps!r}")
+        if not lr > 0:
+            raise ValueError(f"calibrated_discriminator: lr must be > 0, got {lr!r}")
+        if not self.has_data:
+            raise ValueError("calibrated_discriminator trains on real data, and this trainer has "
+                             "none: reopen the run with open_run(run_dir, data=...)")
+        D = copy.deepcopy(self.models["discriminator"]).train().requires_grad_(True)
+        G = self.sampler()
+        was_training = G.training
+        G.eval()
+        rng, source = self.generator.get_state(), self.source.state_dict()
+        opt = torch.optim.Adam(D.parameters(), lr, (self.config.beta1, self.config.beta2))
+        # The decay settles D near the optimum; at a constant rate Adam keeps it jittering.
+        decay = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 1.0 - step / steps)
+        try:
+            for _ in range(steps):
+                real = self.next_batch()[0]
+                with torch.no_grad():
+                    fake = G(self.noise(len(real), self.z_dim))
+                loss = losses.d_loss_bce(D(real), D(fake))
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                decay.step()
+            if not torch.isfinite(loss):
+                raise FloatingPointError(f"calibrated_discriminator: the loss is {loss.item()} "
+                                         f"after {steps} steps; lower lr")
+        finally:
+            G.train(was_training)
+            self.generator.set_state(rng)
+            self.source.load_state_dict(source)
+        return D.eval()
+
+    def rejection_sample(self, n: int, seed: int | None = None, quantile: float | None = None,
+                         calibrate_steps: int = 0, calibrate_lr: float = 1e-3,
                          **kwargs) -> Tensor:
         """[n, ...] float32 samples from the generator (seeded like
         :meth:`sample`), thinned by discriminator rejection sampling
         (:func:`~pygan.trainers.rejection.rejection_sample`, whose keyword
-        arguments pass through) with D in eval mode. D should be the one
-        trained beside this generator; a packed D (PacGAN) scores groups,
-        not samples, and is refused."""
+        arguments pass through) with D in eval mode: the trained D, or with
+        ``calibrate_steps`` > 0 the :meth:`calibrated_discriminator`, as
+        Azadi et al. train D further with G fixed. A packed D (PacGAN) scores
+        groups, not samples, and is refused."""
         if getattr(self.config, "pack", 1) != 1:
             raise ValueError(f"rejection_sample: a packed discriminator (pack="
                              f"{self.config.pack}) scores groups of samples, not one sample")
-        D = self.models["discriminator"]
+        if calibrate_steps:
+            D = self.calibrated_discriminator(calibrate_steps, calibrate_lr)
+        else:
+            D = self.models["discriminator"]
         base = self.config.seed + 12345 if seed is None else seed
         gen = torch.Generator().manual_seed(base)
         for key in ("batch", "burn_in"):  # a batch of images costs far more memory than points
@@ -170,9 +216,10 @@ class BCETrainer(AdversarialTrainer):
         was_training = D.training
         D.eval()
         try:
-            return rejection_sample(lambda i, k: self.sample(k, seed=base + 7919 * i),
-                                    lambda x: torch.cat([D(part).float().reshape(len(part))
-                                                         for part in x.split(500)]),
-                                    n, quantile, generator=gen, **kwargs)
+            with torch.no_grad():
+                return rejection_sample(lambda i, k: self.sample(k, seed=base + 7919 * i),
+                                        lambda x: torch.cat([D(part).float().reshape(len(part))
+                                                             for part in x.split(500)]),
+                                        n, quantile, generator=gen, **kwargs)
         finally:
             D.train(was_training)

@@ -57,6 +57,7 @@ class Trainer:
 
     family = "base"
     config_class = TrainConfig
+    has_data = True  # False for a run reopened for sampling only (runs.open_run)
 
     def __init__(self, config: TrainConfig, data, run_dir, callbacks=(), meta: dict | None = None):
         if not isinstance(config, self.config_class):

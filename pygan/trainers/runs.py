@@ -7,9 +7,11 @@ from .base import Trainer
 from .checkpoint import load_checkpoint
 
 
-def open_run(run_dir, device: str = "cpu") -> Trainer:
+def open_run(run_dir, device: str = "cpu", data=None) -> Trainer:
     """The trainer of ``run_dir/last.pt`` with its models and EMA restored,
-    on ``device``; its data source is a placeholder of the recorded shape."""
+    on ``device``. Its data source is ``data`` (what the trainer class takes:
+    tensors or a sampler), or, when None, a placeholder of the recorded shape
+    (``has_data`` False): enough to sample, not to train."""
     from . import TRAINERS
 
     path = Path(run_dir) / "last.pt"
@@ -20,6 +22,10 @@ def open_run(run_dir, device: str = "cpu") -> Trainer:
     cls = TRAINERS[family]
     config = cls.config_class(**{**ckpt["config"], "device": device, "progress": False})
     shape = tuple(ckpt["data_shape"])
-    trainer = cls(config, lambda n, gen: torch.zeros(n, *shape), run_dir, meta=ckpt["meta"])
+    placeholder = data is None
+    if placeholder:
+        data = lambda n, gen: torch.zeros(n, *shape)  # noqa: E731
+    trainer = cls(config, data, run_dir, meta=ckpt["meta"])
+    trainer.has_data = not placeholder
     trainer.load(path, resume=False)
     return trainer
