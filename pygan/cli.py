@@ -63,8 +63,8 @@ def draw(trainer, n: int, seed, args):
     discriminator rejection sampling."""
     if not args.drs:
         return trainer.sample(n, seed=seed)
-    return trainer.rejection_sample(n, seed=seed, quantile=args.drs_quantile,
-                                    calibrate_steps=args.drs_calibrate)
+    quantile = {} if args.drs_quantile is None else {"quantile": args.drs_quantile}
+    return trainer.rejection_sample(n, seed=seed, calibrate_steps=args.drs_calibrate, **quantile)
 
 
 def sample(args) -> int:
@@ -145,11 +145,10 @@ def classifier_train(args) -> int:
 
 def add_drs_argument(p) -> None:
     p.add_argument("--drs", action="store_true",
-                   help="discriminator rejection sampling (gan, dcgan): keep each sample with "
-                   "probability exp(logit - max logit)")
+                   help="discriminator rejection sampling (gan, dcgan; Azadi et al. 2019)")
     p.add_argument("--drs-quantile", type=float, default=None, metavar="Q",
                    help="with --drs: shift the acceptance logit by the Q-quantile of the burn-in "
-                   "scores (Azadi et al.'s gamma; lower keeps more; default: no shift)")
+                   "scores (the paper's gamma; lower keeps more; default: 0.99)")
     p.add_argument("--drs-calibrate", type=int, default=0, metavar="STEPS",
                    help="with --drs: first train a copy of D this many more batches of the "
                    "run's data against the frozen generator (default: 0)")

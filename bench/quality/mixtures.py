@@ -20,7 +20,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-DRS = {"calibrate_steps": 20000}  # exact acceptance, D trained 20k more batches first
+DRS = {"calibrate_steps": 20000, "quantile": 0.99}  # D trained 20k more batches first
 CONFIGS = {  # name: (trainer, config overrides, generator steps, rejection_sample kwargs or None)
     "GAN (non-saturating)": ("gan", {}, 10000, None),
     "GAN + instance noise 0.1": ("gan", {"instance_noise": 0.1}, 10000, None),

@@ -192,7 +192,7 @@ class BCETrainer(AdversarialTrainer):
             self.source.load_state_dict(source)
         return D.eval()
 
-    def rejection_sample(self, n: int, seed: int | None = None, quantile: float | None = None,
+    def rejection_sample(self, n: int, seed: int | None = None, quantile: float | None = 0.99,
                          calibrate_steps: int = 0, calibrate_lr: float = 1e-3,
                          **kwargs) -> Tensor:
         """[n, ...] float32 samples from the generator (seeded like

@@ -12,7 +12,7 @@ EPS = 1e-6  # keeps log(1 - exp(F)) finite at the largest logit seen
 
 @torch.no_grad()
 def rejection_sample(propose: Callable[[int, int], Tensor], log_ratio: Callable[[Tensor], Tensor],
-                     n: int, quantile: float | None = None, burn_in: int = 10_000,
+                     n: int, quantile: float | None = 0.99, burn_in: int = 10_000,
                      batch: int = 10_000, max_proposals: int = 10_000_000,
                      generator: torch.Generator | None = None) -> Tensor:
     """Draws ``n`` samples by discriminator rejection sampling.
@@ -23,11 +23,11 @@ def rejection_sample(propose: Callable[[int, int], Tensor], log_ratio: Callable[
         log_ratio: samples [k, ...] -> [k] logits of the discriminator,
             log D / (1 - D), which for an optimal D is log p_data / p_g.
         n: samples to return (>= 1).
-        quantile: None (default): gamma = 0, plain rejection sampling, a
-            sample kept with probability exp(logit - M) exactly. A number in
-            [0, 1]: gamma is that quantile of F over the burn-in batch (the
-            paper's shift, for when too few samples pass): lower keeps more
-            samples and corrects less.
+        quantile: gamma, the shift of the acceptance logit, is this quantile
+            (in [0, 1]) of F over the burn-in batch, as in the paper: lower
+            keeps more samples and corrects less. None: gamma = 0, plain
+            rejection sampling (kept with probability exp(logit - M)), which
+            keeps almost nothing when one region has an outlying logit.
         burn_in: proposals that estimate M, the largest logit (raised later
             whenever a batch exceeds it), and gamma; they are not returned.
         batch: proposals scored at a time.
