@@ -113,7 +113,10 @@ def evaluate(args) -> int:
         result = evaluate_images(draw(trainer, len(real), None, args).cpu(), real, classifier)
     result = {"step": trainer.step, "data": data, **result}
     if args.drs:
-        result["drs"] = {"quantile": args.drs_quantile, "calibrate_steps": args.drs_calibrate}
+        from .trainers.rejection import QUANTILE
+
+        quantile = QUANTILE if args.drs_quantile is None else args.drs_quantile
+        result["drs"] = {"quantile": quantile, "calibrate_steps": args.drs_calibrate}
     (Path(args.run_dir) / "eval.json").write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
     return 0

@@ -10,7 +10,7 @@ from torch import Tensor
 from .. import losses
 from ..models import MLP, DCGANDiscriminator, DCGANGenerator
 from .base import Trainer
-from .rejection import rejection_sample
+from .rejection import QUANTILE, rejection_sample
 from .runlog import save_image_grid, save_scatter
 
 SAMPLE_COUNT = 64  # images in a grid (points in a scatter: 16x this)
@@ -192,7 +192,7 @@ class BCETrainer(AdversarialTrainer):
             self.source.load_state_dict(source)
         return D.eval()
 
-    def rejection_sample(self, n: int, seed: int | None = None, quantile: float | None = 0.99,
+    def rejection_sample(self, n: int, seed: int | None = None, quantile: float | None = QUANTILE,
                          calibrate_steps: int = 0, calibrate_lr: float = 1e-3,
                          **kwargs) -> Tensor:
         """[n, ...] float32 samples from the generator (seeded like

@@ -8,11 +8,12 @@ import torch
 from torch import Tensor
 
 EPS = 1e-6  # keeps log(1 - exp(F)) finite at the largest logit seen
+QUANTILE = 0.99  # the default gamma quantile
 
 
 @torch.no_grad()
 def rejection_sample(propose: Callable[[int, int], Tensor], log_ratio: Callable[[Tensor], Tensor],
-                     n: int, quantile: float | None = 0.99, burn_in: int = 10_000,
+                     n: int, quantile: float | None = QUANTILE, burn_in: int = 10_000,
                      batch: int = 10_000, max_proposals: int = 10_000_000,
                      generator: torch.Generator | None = None) -> Tensor:
     """Draws ``n`` samples by discriminator rejection sampling.
