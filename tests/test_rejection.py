@@ -53,6 +53,18 @@ def test_same_generator_same_samples_and_samples_are_proposals():
     assert torch.isin(a, pool).all()
 
 
+def test_an_outlying_logit_after_the_burn_in_does_not_stall_a_quantile():
+    def propose(i, k):
+        x = normal_proposals()(i, k)
+        if i == 1:
+            x[0] = 1000.0  # D's logit there is ~1000: M jumps far above every other logit
+        return x
+
+    out = rejection_sample(propose, shift_by_one, 2000, quantile=0.99, batch=1000, burn_in=1000,
+                           max_proposals=100_000, generator=torch.Generator().manual_seed(0))
+    assert out.shape == (2000, 1)
+
+
 @pytest.mark.parametrize("kwargs, error, message", [
     (dict(n=0), ValueError, "n must be an int >= 1"),
     (dict(n=10, quantile=1.5), ValueError, "quantile must be in [0, 1]"),

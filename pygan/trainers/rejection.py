@@ -30,7 +30,8 @@ def rejection_sample(propose: Callable[[int, int], Tensor], log_ratio: Callable[
             rejection sampling (kept with probability exp(logit - M)), which
             keeps almost nothing when one region has an outlying logit.
         burn_in: proposals that estimate M, the largest logit (raised later
-            whenever a batch exceeds it), and gamma; they are not returned.
+            whenever a batch exceeds it, gamma then taken again), and gamma;
+            they are not returned.
         batch: proposals scored at a time.
         max_proposals: give up, with an error, after this many proposals.
         generator: CPU torch.Generator for the accept/reject draws.
@@ -61,8 +62,14 @@ def rejection_sample(propose: Callable[[int, int], Tensor], log_ratio: Callable[
         return l - m - torch.log1p(-torch.exp(l - m - EPS))
 
     first = logits(propose(0, burn_in))
+
+    def gamma(m: Tensor) -> Tensor | float:
+        # Taken again whenever M rises: with gamma fixed, one outlying logit would lower
+        # every later F and the acceptance with it.
+        return 0.0 if quantile is None else torch.quantile(shifted(first, m), quantile)
+
     m = first.max()
-    gamma = 0.0 if quantile is None else torch.quantile(shifted(first, m), quantile)
+    g = gamma(m)
     kept, count, proposed, i = [], 0, 0, 0
     while count < n:
         if proposed >= max_proposals:
@@ -73,8 +80,10 @@ def rejection_sample(propose: Callable[[int, int], Tensor], log_ratio: Callable[
         x = propose(i, min(batch, max_proposals - proposed))
         l = logits(x)
         proposed += len(x)
-        m = torch.maximum(m, l.max())
-        p = torch.sigmoid(shifted(l, m) - gamma)
+        if l.max() > m:
+            m = l.max()
+            g = gamma(m)
+        p = torch.sigmoid(shifted(l, m) - g)
         u = torch.rand(len(x), generator=generator, dtype=torch.float64).to(p.device)
         kept.append(x[u < p])
         count += len(kept[-1])
