@@ -120,7 +120,10 @@ def main():
         f"--seeds {args.seeds} --scale {args.scale}` (2 CPU cores, one thread per run), "
         "adding to the runs already in mixtures.json; the seeds column counts each row's.\n"
         "2500 samples per trained generator; a sample is high quality within 3 std of its "
-        "nearest mode; mean ± std over seeds.\n\n" + table(results) + "\n")
+        "nearest mode; mean ± std over seeds. DRS rows: the runs of the row without DRS, "
+        "sampled by discriminator rejection sampling with a copy of D trained "
+        f"{DRS['calibrate_steps']} more batches against the frozen generator, gamma at the "
+        f"{DRS['quantile']} quantile.\n\n" + table(results) + "\n")
 
 
 if __name__ == "__main__":
