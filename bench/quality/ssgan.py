@@ -17,6 +17,7 @@ import shlex
 import statistics
 import sys
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -30,6 +31,7 @@ def run_one(job):
     torch.set_num_threads(1)
     from pygan.trainers import SSGANConfig, SSGANTrainer
     from pygan.trainers.runlog import read_metrics
+    from pygan.trainers.runs import open_run
 
     name, seed, args = job
     overrides = {**args["config"], **({"unsupervised_weight": 0.0} if name == "baseline" else {})}
@@ -39,11 +41,14 @@ def run_one(job):
                                image_size=None)
     split, meta = SSGANTrainer.data_from_args(flags, config)  # as `pygan train ssgan`
     run_dir = HERE / "runs" / f"{args['name']}-{name}-{seed}"
-    trainer = SSGANTrainer(config, split, run_dir, meta=meta)
-    start = time.perf_counter()
-    trainer.fit(resume=False)
-    seconds = time.perf_counter() - start
+    # A finished run of the same configuration is scored again, not retrained.
+    trainer = open_run(run_dir, data=split) if (run_dir / "last.pt").is_file() else None
+    if trainer is None or trainer.step != config.steps or (
+            {**asdict(trainer.config), "device": config.device} != asdict(config)):
+        trainer = SSGANTrainer(config, split, run_dir, meta=meta)
+        trainer.fit(resume=False)
     logged = read_metrics(trainer.run_dir / "metrics.csv")
+    seconds = logged["seconds"][-1]  # training time, also for a reused run
     best = min(e for e in logged["test_error"] if e == e)  # NaN between evaluations
     return {"run": name, "seed": seed, "seconds": seconds, "best_test_error": best,
             **trainer.evaluate()}
