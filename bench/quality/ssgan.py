@@ -2,7 +2,7 @@
 error of the SSGAN discriminator beside the same network trained on the
 labelled images alone (the supervised baseline), over several seeds.
 
-    python bench/quality/ssgan.py [--seeds 3] [--steps 6000] [--workers 2] [--config JSON]
+    python bench/quality/ssgan.py [--seeds 3] [--steps 24000] [--workers 2] [--config JSON]
                                   [--name ssgan]
 
 Seed s draws the labelled images and initialises both runs, which have the
@@ -58,7 +58,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default="fashion-mnist")
     parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--steps", type=int, default=6000)
+    parser.add_argument("--steps", type=int, default=24000)
     parser.add_argument("--labels-per-class", type=int, default=10)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--config", default="{}",
