@@ -37,44 +37,56 @@ def train(args) -> int:
     return 0
 
 
-def open_for_sampling(args):
-    from .trainers.runs import open_run
-
-    trainer = open_run(args.run_dir, args.device)
+def drs_options(args) -> dict | None:
+    """The ``rejection_sample`` settings that --drs and its options ask for;
+    None without --drs."""
     if not args.drs:
         if args.drs_calibrate or args.drs_quantile is not None:
             raise ValueError("--drs-calibrate and --drs-quantile set up --drs; give --drs")
-        return trainer
+        return None
+    from .trainers.rejection import QUANTILE
+
+    quantile = QUANTILE if args.drs_quantile is None else args.drs_quantile
+    return {"quantile": quantile, "calibrate_steps": args.drs_calibrate}
+
+
+def open_for_sampling(args):
+    """(the run's trainer, its drs_options); with calibration the trainer
+    holds the run's training data, which D trains on."""
+    from .trainers.runs import open_run
+
+    trainer, drs = open_run(args.run_dir, args.device), drs_options(args)
+    if drs is None:
+        return trainer, drs
     if not hasattr(trainer, "rejection_sample"):
         raise ValueError(f"--drs needs a discriminator whose logit estimates log p_data/p_g "
                          f"(gan, dcgan); {args.run_dir} is a {trainer.family} run")
-    if args.drs_calibrate:  # D trains on the run's data set: reopen the run with it
+    if drs["calibrate_steps"]:
         from .data import load_named
 
         shape = tuple(trainer.data_shape)
         image = (shape[-1], shape[0]) if len(shape) == 3 else (None, None)
         data = load_named(trainer.meta.get("data"), "train", *image)[0]
         trainer = open_run(args.run_dir, args.device, data=data)
-    return trainer
+    return trainer, drs
 
 
-def draw(trainer, n: int, seed, args):
-    """n samples from the run's generator; with ``args.drs``, by
-    discriminator rejection sampling."""
-    if not args.drs:
+def draw(trainer, n: int, seed, drs: dict | None):
+    """n samples from the run's generator; by discriminator rejection
+    sampling with the ``drs`` settings when given."""
+    if drs is None:
         return trainer.sample(n, seed=seed)
-    quantile = {} if args.drs_quantile is None else {"quantile": args.drs_quantile}
-    return trainer.rejection_sample(n, seed=seed, calibrate_steps=args.drs_calibrate, **quantile)
+    return trainer.rejection_sample(n, seed=seed, **drs)
 
 
 def sample(args) -> int:
     from .data import MIXTURES, mixture
     from .trainers.runlog import save_image_grid, save_scatter
 
-    trainer = open_for_sampling(args)
+    trainer, drs = open_for_sampling(args)
     if hasattr(trainer, "write_samples"):  # families whose samples are not images or points
         trainer.write_samples(args.n, args.out, seed=args.seed)
-    elif (out := draw(trainer, args.n, args.seed, args)).dim() == 4:
+    elif (out := draw(trainer, args.n, args.seed, drs)).dim() == 4:
         save_image_grid(out, args.out)
     else:
         data = trainer.meta.get("data")
@@ -94,7 +106,7 @@ def evaluate(args) -> int:
     from .data import load_named
     from .metrics import evaluate_images, mode_stats
 
-    trainer = open_for_sampling(args)
+    trainer, drs = open_for_sampling(args)
     data = trainer.meta.get("data")
     if data is None:
         raise ValueError(f"{args.run_dir} does not record its data set; was it made by pygan train?")
@@ -105,18 +117,15 @@ def evaluate(args) -> int:
         _, m = load_named(data, "train", None)
         if m is None:
             raise ValueError(f"evaluation of vector data needs a mixture (ring, grid), got {data}")
-        result = mode_stats(draw(trainer, args.n or MIXTURE_EVAL_SAMPLES, None, args).cpu(),
+        result = mode_stats(draw(trainer, args.n or MIXTURE_EVAL_SAMPLES, None, drs).cpu(),
                             m.centers, m.std)
     else:
         real = load_named(data, "test", shape[-1], shape[0])[0][0][:args.n or IMAGE_EVAL_SAMPLES]
         classifier = Path(args.classifier) if args.classifier else default_classifier_path(data, shape)
-        result = evaluate_images(draw(trainer, len(real), None, args).cpu(), real, classifier)
+        result = evaluate_images(draw(trainer, len(real), None, drs).cpu(), real, classifier)
     result = {"step": trainer.step, "data": data, **result}
-    if args.drs:
-        from .trainers.rejection import QUANTILE
-
-        quantile = QUANTILE if args.drs_quantile is None else args.drs_quantile
-        result["drs"] = {"quantile": quantile, "calibrate_steps": args.drs_calibrate}
+    if drs is not None:
+        result["drs"] = drs
     (Path(args.run_dir) / "eval.json").write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
     return 0

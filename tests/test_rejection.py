@@ -1,5 +1,7 @@
 """Discriminator rejection sampling: the sampler against a known density
 ratio, its arguments, and the GAN trainer's use of it."""
+import dataclasses
+
 import pytest
 import torch
 
@@ -7,7 +9,7 @@ from pygan import losses
 from pygan.data import mixture
 from pygan.trainers import TRAINERS
 from pygan.trainers.rejection import rejection_sample
-from pygan.trainers.runs import open_run
+from pygan.trainers.runs import open_finished_run, open_run
 
 
 def normal_proposals(seen=None):
@@ -140,3 +142,17 @@ def test_calibration_needs_the_data(tmp_path):
     assert reopened.rejection_sample(10, calibrate_steps=5).shape == (10, 2)
     with pytest.raises(ValueError, match="steps must be an int >= 1"):
         reopened.calibrated_discriminator(0)
+    with pytest.raises(ValueError, match="lr must be > 0"):
+        reopened.calibrated_discriminator(5, lr=0.0)
+    # Bad sampling arguments are refused before a calibration that could take minutes.
+    with pytest.raises(ValueError, match="n must be an int >= 1"):
+        reopened.rejection_sample(0, calibrate_steps=10 ** 9)
+
+
+def test_open_finished_run_only_reopens_the_same_finished_configuration(tmp_path):
+    trainer = small_gan(tmp_path)
+    assert open_finished_run(tmp_path / "none", trainer.config) is None
+    again = open_finished_run(tmp_path, trainer.config, data=mixture("ring").sample)
+    assert again is not None and again.step == 20 and again.has_data
+    assert open_finished_run(tmp_path, dataclasses.replace(trainer.config, steps=40)) is None
+    assert open_finished_run(tmp_path, dataclasses.replace(trainer.config, lr=1e-3)) is None

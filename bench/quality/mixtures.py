@@ -16,7 +16,6 @@ import json
 import multiprocessing as mp
 import statistics
 import time
-from dataclasses import asdict
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -45,7 +44,7 @@ def run_one(job):
     from pygan.data import mixture
     from pygan.metrics import mode_stats
     from pygan.trainers import TRAINERS
-    from pygan.trainers.runs import open_run
+    from pygan.trainers.runs import open_finished_run
 
     name, data, seed, steps = job
     family, overrides, _, drs = CONFIGS[name]
@@ -58,9 +57,8 @@ def run_one(job):
     start = time.perf_counter()
     # Rows that differ only in how they sample share a run: a finished one of the
     # same configuration is reused, not trained again.
-    trainer = open_run(run_dir, data=m.sample) if (run_dir / "last.pt").is_file() else None
-    if trainer is None or trainer.step != steps or (
-            {**asdict(trainer.config), "device": config.device} != asdict(config)):
+    trainer = open_finished_run(run_dir, config, data=m.sample)
+    if trainer is None:
         trainer = cls(config, m.sample, run_dir)
         trainer.fit(resume=False)
     if drs is None:

@@ -16,8 +16,6 @@ import multiprocessing as mp
 import shlex
 import statistics
 import sys
-import time
-from dataclasses import asdict
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -31,7 +29,7 @@ def run_one(job):
     torch.set_num_threads(1)
     from pygan.trainers import SSGANConfig, SSGANTrainer
     from pygan.trainers.runlog import read_metrics
-    from pygan.trainers.runs import open_run
+    from pygan.trainers.runs import open_finished_run
 
     name, seed, args = job
     overrides = {**args["config"], **({"unsupervised_weight": 0.0} if name == "baseline" else {})}
@@ -42,9 +40,8 @@ def run_one(job):
     split, meta = SSGANTrainer.data_from_args(flags, config)  # as `pygan train ssgan`
     run_dir = HERE / "runs" / f"{args['name']}-{name}-{seed}"
     # A finished run of the same configuration is scored again, not retrained.
-    trainer = open_run(run_dir, data=split) if (run_dir / "last.pt").is_file() else None
-    if trainer is None or trainer.step != config.steps or (
-            {**asdict(trainer.config), "device": config.device} != asdict(config)):
+    trainer = open_finished_run(run_dir, config, data=split)
+    if trainer is None:
         trainer = SSGANTrainer(config, split, run_dir, meta=meta)
         trainer.fit(resume=False)
     logged = read_metrics(trainer.run_dir / "metrics.csv")

@@ -10,7 +10,7 @@ from torch import Tensor
 from .. import losses
 from ..models import MLP, DCGANDiscriminator, DCGANGenerator
 from .base import Trainer
-from .rejection import QUANTILE, rejection_sample
+from .rejection import QUANTILE, check_arguments, rejection_sample
 from .runlog import save_image_grid, save_scatter
 
 SAMPLE_COUNT = 64  # images in a grid (points in a scatter: 16x this)
@@ -156,8 +156,9 @@ class BCETrainer(AdversarialTrainer):
         it now is (frozen, sampled as :meth:`sample` samples), with Adam at
         ``lr`` falling linearly to 0 and the plain BCE loss (no label
         smoothing or instance noise), so its logit nears log p_data / p_g for
-        this generator. GAN training stops far from that optimum. The trainer's RNG and data position are
-        restored afterwards: D, G and later training are untouched."""
+        this generator. GAN training stops far from that optimum. The
+        trainer's RNG and data position are restored afterwards: D, G and
+        later training are untouched."""
         if not isinstance(steps, int) or steps < 1:
             raise ValueError(f"calibrated_discriminator: steps must be an int >= 1, got {steps!r}")
         if not lr > 0:
@@ -205,21 +206,21 @@ class BCETrainer(AdversarialTrainer):
         if getattr(self.config, "pack", 1) != 1:
             raise ValueError(f"rejection_sample: a packed discriminator (pack="
                              f"{self.config.pack}) scores groups of samples, not one sample")
+        for key in ("batch", "burn_in"):  # a batch of images costs far more memory than points
+            kwargs.setdefault(key, 1000 if self.image_data else 10_000)
+        check_arguments(n, quantile, **kwargs)  # before a calibration of minutes
         if calibrate_steps:
             D = self.calibrated_discriminator(calibrate_steps, calibrate_lr)
         else:
             D = self.models["discriminator"]
         base = self.config.seed + 12345 if seed is None else seed
-        gen = torch.Generator().manual_seed(base)
-        for key in ("batch", "burn_in"):  # a batch of images costs far more memory than points
-            kwargs.setdefault(key, 1000 if self.image_data else 10_000)
         was_training = D.training
         D.eval()
         try:
-            with torch.no_grad():
-                return rejection_sample(lambda i, k: self.sample(k, seed=base + 7919 * i),
-                                        lambda x: torch.cat([D(part).float().reshape(len(part))
-                                                             for part in x.split(500)]),
-                                        n, quantile, generator=gen, **kwargs)
+            return rejection_sample(lambda i, k: self.sample(k, seed=base + 7919 * i),
+                                    lambda x: torch.cat([D(part).float().reshape(len(part))
+                                                         for part in x.split(500)]),
+                                    n, quantile, generator=torch.Generator().manual_seed(base),
+                                    **kwargs)
         finally:
             D.train(was_training)

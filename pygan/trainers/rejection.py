@@ -11,6 +11,18 @@ EPS = 1e-6  # keeps log(1 - exp(F)) finite at the largest logit seen
 QUANTILE = 0.99  # the default gamma quantile
 
 
+def check_arguments(n: int, quantile: float | None = QUANTILE, burn_in: int = 10_000,
+                    batch: int = 10_000, max_proposals: int = 10_000_000) -> None:
+    """Raises ValueError naming the first of :func:`rejection_sample`'s
+    arguments that is out of range (callers with costly set-up check first)."""
+    for name, value, low in (("n", n, 1), ("burn_in", burn_in, 1), ("batch", batch, 1),
+                             ("max_proposals", max_proposals, n)):
+        if not isinstance(value, int) or value < low:
+            raise ValueError(f"rejection_sample: {name} must be an int >= {low}, got {value!r}")
+    if quantile is not None and not 0.0 <= quantile <= 1.0:
+        raise ValueError(f"rejection_sample: quantile must be in [0, 1] or None, got {quantile!r}")
+
+
 @torch.no_grad()
 def rejection_sample(propose: Callable[[int, int], Tensor], log_ratio: Callable[[Tensor], Tensor],
                      n: int, quantile: float | None = QUANTILE, burn_in: int = 10_000,
@@ -41,12 +53,7 @@ def rejection_sample(propose: Callable[[int, int], Tensor], log_ratio: Callable[
 
     Returns [n, ...] accepted samples in proposal order, on propose's device.
     """
-    for name, value, low in (("n", n, 1), ("burn_in", burn_in, 1), ("batch", batch, 1),
-                             ("max_proposals", max_proposals, n)):
-        if not isinstance(value, int) or value < low:
-            raise ValueError(f"rejection_sample: {name} must be an int >= {low}, got {value!r}")
-    if quantile is not None and not 0.0 <= quantile <= 1.0:
-        raise ValueError(f"rejection_sample: quantile must be in [0, 1] or None, got {quantile!r}")
+    check_arguments(n, quantile, burn_in, batch, max_proposals)
 
     def logits(x: Tensor) -> Tensor:
         out = log_ratio(x)

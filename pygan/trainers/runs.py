@@ -1,4 +1,5 @@
 """Reopening a finished (or interrupted) run for sampling and evaluation."""
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
@@ -29,3 +30,15 @@ def open_run(run_dir, device: str = "cpu", data=None) -> Trainer:
     trainer.has_data = not placeholder
     trainer.load(path, resume=False)
     return trainer
+
+
+def open_finished_run(run_dir, config, data=None) -> Trainer | None:
+    """``open_run(run_dir, data=data)`` when that run finished ``config``
+    (every field equal but the device, and ``config.steps`` steps taken);
+    None when there is no run there or it is another one, so a caller can
+    reuse a finished run instead of training it again."""
+    if not (Path(run_dir) / "last.pt").is_file():
+        return None
+    trainer = open_run(run_dir, data=data)
+    same = {**asdict(trainer.config), "device": config.device} == asdict(config)
+    return trainer if same and trainer.step == config.steps else None
