@@ -44,6 +44,8 @@ def drs_options(args) -> dict | None:
         if args.drs_calibrate or args.drs_quantile is not None:
             raise ValueError("--drs-calibrate and --drs-quantile set up --drs; give --drs")
         return None
+    if args.drs_calibrate < 0:
+        raise ValueError(f"--drs-calibrate must be >= 0 steps, got {args.drs_calibrate}")
     from .trainers.rejection import QUANTILE
 
     quantile = QUANTILE if args.drs_quantile is None else args.drs_quantile

@@ -61,6 +61,10 @@ def test_mixture_runs_resume_and_eval(family, extra, tmp_path, capsys):
                      "--out", str(tmp_path / "d.png")]) == 0
         assert main(["eval", str(run), "--drs-calibrate", "10"]) == 2
         assert "give --drs" in capsys.readouterr().err
+        assert main(["eval", str(run), "--drs", "--drs-calibrate", "-3"]) == 2
+        assert "--drs-calibrate must be >= 0" in capsys.readouterr().err
+        assert main(["eval", str(run), "--drs", "--drs-quantile", "1.5"]) == 2
+        assert "quantile must be in [0, 1]" in capsys.readouterr().err
     else:
         assert main(drs) == 2
         assert "--drs needs a discriminator" in capsys.readouterr().err
