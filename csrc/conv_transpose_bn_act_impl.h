@@ -3,12 +3,16 @@
 // transposed convolution through ATen (oneDNN / cuDNN GEMMs), and the calls
 // into a backend's fused batch-norm + activation passes.
 //
-// A backend provides two functions (see csrc/cpu and csrc/cuda):
+// A backend provides a memory format for its activations (channels-last on
+// the CPU, contiguous on CUDA) and two functions (see csrc/cpu and csrc/cuda):
 //   forward_pass(y, out, gamma, beta, mean, var, p):  out = act(bn(y)); in
 //     training mode it first writes the batch mean and biased variance of y
 //     into mean/var, in eval mode it reads the running statistics from them.
 //   backward_pass(grad_out, out, y, gamma, mean, var, p, dy, dgamma, dbeta):
 //     dy = dL/dy, and dgamma/dbeta when normalising.
+// The tensors they get (y, out, grad_out, dy) are all in that format. The op
+// returns out and y in it too, and its gradients in the layouts of input and
+// weight.
 #pragma once
 
 #include <ATen/ATen.h>
@@ -108,85 +112,52 @@ inline BNActParams check_forward_args(
 
 inline std::vector<int64_t> dilation_one() { return {1, 1}; }
 
-// How the transposed convolution is computed. ATen's convolution (oneDNN on
-// the CPU, cuDNN on CUDA) except where it was measured slow on the CPU:
-// - kGemm: a 1x1 input without padding (the first DCGAN block, z -> 4x4) is
-//   one GEMM, [N, C_in] @ [C_in, C_out*kH*kW]; oneDNN took ~4x longer.
-// - kCol2im: few output channels (the image block, C_out 1 or 3): batched
-//   GEMMs into columns [N, C_out*kH*kW, H*W], then col2im; oneDNN's strided
-//   forward took ~4x longer (9.2 vs 2.0 ms at 64x64x16x16 -> 3 channels).
-enum class ConvPath { kConvolution, kGemm, kCol2im };
-
-constexpr int64_t kCol2imMaxOutChannels = 4;
-
-inline ConvPath conv_path(const at::Tensor& input, const at::Tensor& weight,
-                          at::IntArrayRef padding, at::IntArrayRef output_padding) {
-  if (input.size(2) == 1 && input.size(3) == 1 && padding[0] == 0 && padding[1] == 0 &&
-      output_padding[0] == 0 && output_padding[1] == 0)
-    return ConvPath::kGemm;
-  if (input.device().is_cpu() && weight.size(1) <= kCol2imMaxOutChannels)
-    return ConvPath::kCol2im;
-  return ConvPath::kConvolution;
+// How the transposed convolution is computed: ATen's convolution (oneDNN on
+// the CPU, cuDNN on CUDA), except for a 1x1 input without padding (the first
+// DCGAN block, z -> 4x4), which is one GEMM, [N, C_in] @ [C_in, C_out*kH*kW]:
+// oneDNN took ~4x longer for it. (The image block, 3 output channels, took a
+// GEMM + col2im path on the CPU until the CPU went channels-last, where
+// oneDNN's kernel is as fast.)
+inline bool is_pointwise_gemm(const at::Tensor& input, at::IntArrayRef padding,
+                              at::IntArrayRef output_padding) {
+  return input.size(2) == 1 && input.size(3) == 1 && padding[0] == 0 && padding[1] == 0 &&
+         output_padding[0] == 0 && output_padding[1] == 0;
 }
 
-inline int64_t out_size(int64_t in, int64_t k, int64_t s, int64_t p, int64_t op) {
-  return (in - 1) * s - 2 * p + k + op;
-}
-
+// y in memory format fmt (input is already in it).
 inline at::Tensor conv_transpose(const at::Tensor& input, const at::Tensor& weight,
                                  const std::optional<at::Tensor>& bias, at::IntArrayRef stride,
-                                 at::IntArrayRef padding, at::IntArrayRef output_padding) {
+                                 at::IntArrayRef padding, at::IntArrayRef output_padding,
+                                 at::MemoryFormat fmt) {
+  if (!is_pointwise_gemm(input, padding, output_padding))
+    return at::convolution(input, weight.contiguous(fmt), bias, stride, padding, dilation_one(),
+                           /*transposed=*/true, output_padding, 1)
+        .contiguous(fmt);
   const int64_t n = input.size(0), c_in = weight.size(0), c_out = weight.size(1);
-  const int64_t kh = weight.size(2), kw = weight.size(3);
-  at::Tensor y;
-  switch (conv_path(input, weight, padding, output_padding)) {
-    case ConvPath::kConvolution:
-      return at::convolution(input, weight, bias, stride, padding, dilation_one(),
-                             /*transposed=*/true, output_padding, 1)
-          .contiguous();
-    case ConvPath::kGemm:
-      y = at::mm(input.reshape({n, c_in}), weight.reshape({c_in, -1})).view({n, c_out, kh, kw});
-      break;
-    case ConvPath::kCol2im: {
-      const at::Tensor cols = at::matmul(weight.reshape({c_in, -1}).t().contiguous(),
-                                         input.reshape({n, c_in, -1}));
-      y = at::col2im(cols,
-                     {out_size(input.size(2), kh, stride[0], padding[0], output_padding[0]),
-                      out_size(input.size(3), kw, stride[1], padding[1], output_padding[1])},
-                     {kh, kw}, dilation_one(), padding, stride);
-      break;
-    }
-  }
+  at::Tensor y = at::mm(input.reshape({n, c_in}), weight.reshape({c_in, -1}))
+                     .view({n, c_out, weight.size(2), weight.size(3)});
   if (bias.has_value()) y.add_(bias->view({1, c_out, 1, 1}));
-  return y;
+  return y.contiguous(fmt);
 }
 
-// (grad_input, grad_weight, grad_bias) of conv_transpose as output_mask asks.
+// (grad_input, grad_weight, grad_bias) of conv_transpose as output_mask
+// asks; dy and input in memory format fmt.
 inline std::tuple<at::Tensor, at::Tensor, at::Tensor> conv_transpose_backward(
     const at::Tensor& dy, const at::Tensor& input, const at::Tensor& weight,
     at::IntArrayRef stride, at::IntArrayRef padding, at::IntArrayRef output_padding,
-    std::array<bool, 3> output_mask) {
-  const int64_t n = input.size(0), c_in = weight.size(0);
-  at::Tensor gi, gw, gb;
-  // The col2im blocks' gradients are oneDNN's: its strided backward kernels
-  // are fast there (measured ~2x faster than im2col + GEMMs).
-  switch (conv_path(input, weight, padding, output_padding)) {
-    case ConvPath::kConvolution:
-    case ConvPath::kCol2im: {
-      std::vector<int64_t> bias_sizes = {weight.size(1)};
-      return at::convolution_backward(
-          dy, input, weight,
-          output_mask[2] ? at::OptionalIntArrayRef(bias_sizes) : at::OptionalIntArrayRef(),
-          stride, padding, dilation_one(), /*transposed=*/true, output_padding, 1, output_mask);
-    }
-    case ConvPath::kGemm: {
-      const at::Tensor dy_flat = dy.view({n, -1});
-      if (output_mask[0])
-        gi = at::mm(dy_flat, weight.reshape({c_in, -1}).t()).view(input.sizes());
-      if (output_mask[1]) gw = at::mm(input.reshape({n, c_in}).t(), dy_flat).view(weight.sizes());
-      break;
-    }
+    std::array<bool, 3> output_mask, at::MemoryFormat fmt) {
+  if (!is_pointwise_gemm(input, padding, output_padding)) {
+    std::vector<int64_t> bias_sizes = {weight.size(1)};
+    return at::convolution_backward(
+        dy, input, weight.contiguous(fmt),
+        output_mask[2] ? at::OptionalIntArrayRef(bias_sizes) : at::OptionalIntArrayRef(), stride,
+        padding, dilation_one(), /*transposed=*/true, output_padding, 1, output_mask);
   }
+  const int64_t n = input.size(0), c_in = weight.size(0);
+  const at::Tensor dy_flat = dy.reshape({n, -1});
+  at::Tensor gi, gw, gb;
+  if (output_mask[0]) gi = at::mm(dy_flat, weight.reshape({c_in, -1}).t()).view(input.sizes());
+  if (output_mask[1]) gw = at::mm(input.reshape({n, c_in}).t(), dy_flat).view(weight.sizes());
   if (output_mask[2]) gb = dy.sum({0, 2, 3});
   return {gi, gw, gb};
 }
@@ -198,12 +169,13 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> conv_transpose_bn_act
     const std::optional<at::Tensor>& running_mean, const std::optional<at::Tensor>& running_var,
     at::IntArrayRef stride, at::IntArrayRef padding, at::IntArrayRef output_padding,
     bool normalize, bool training, double eps, const std::string& activation, double slope,
-    ForwardPass forward_pass) {
+    at::MemoryFormat fmt, ForwardPass forward_pass) {
   const BNActParams p =
       check_forward_args(input, weight, bias, bn_weight, bn_bias, running_mean, running_var,
                          stride, padding, output_padding, normalize, training, eps, activation,
                          slope);
-  at::Tensor y = conv_transpose(input.contiguous(), weight, bias, stride, padding, output_padding);
+  at::Tensor y = conv_transpose(input.contiguous(fmt), weight, bias, stride, padding,
+                                output_padding, fmt);
   const int64_t c = weight.size(1);
   TORCH_CHECK(!(normalize && training) || y.numel() > c, "conv_transpose_bn_act: batch norm in "
               "training mode needs more than one value per channel, got output of shape ",
@@ -229,7 +201,7 @@ conv_transpose_bn_act_backward(
     const at::Tensor& mean, const at::Tensor& var, at::IntArrayRef stride,
     at::IntArrayRef padding, at::IntArrayRef output_padding, bool normalize, bool training,
     double eps, const std::string& activation, double slope, std::array<bool, 3> output_mask,
-    BackwardPass backward_pass) {
+    at::MemoryFormat fmt, BackwardPass backward_pass) {
   const BNActParams p = {normalize, training, eps, parse_activation(activation), slope};
   TORCH_CHECK(grad_out.sizes() == out.sizes(), "conv_transpose_bn_act_backward: grad_out has "
               "shape ", grad_out.sizes(), " but out has ", out.sizes());
@@ -243,12 +215,14 @@ conv_transpose_bn_act_backward(
   at::Tensor dy = at::empty_like(out);
   at::Tensor dgamma = at::empty({normalize ? c : 0}, stats_options);
   at::Tensor dbeta = at::empty({normalize ? c : 0}, stats_options);
-  backward_pass(grad_out.contiguous(), out, y, bn_weight, mean, var, p, dy, dgamma, dbeta);
+  backward_pass(grad_out.contiguous(fmt), out, y, bn_weight, mean, var, p, dy, dgamma, dbeta);
   auto [grad_input, grad_weight, grad_bias] = conv_transpose_backward(
-      dy, input.contiguous(), weight, stride, padding, output_padding, output_mask);
+      dy, input.contiguous(fmt), weight, stride, padding, output_padding, output_mask, fmt);
   const auto undefined_as_empty = [&](const at::Tensor& t) {
     return t.defined() ? t : at::empty({0}, out.options());
   };
+  if (grad_input.defined()) grad_input = grad_input.contiguous(input.suggest_memory_format());
+  if (grad_weight.defined()) grad_weight = grad_weight.contiguous();
   return {undefined_as_empty(grad_input), undefined_as_empty(grad_weight),
           undefined_as_empty(grad_bias), dgamma, dbeta};
 }

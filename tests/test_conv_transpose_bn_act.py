@@ -103,14 +103,61 @@ def test_single_gemm_path_with_bias(device, stride):
 
 
 @pytest.mark.parametrize("activation", ["tanh", "relu"])
-def test_col2im_path_few_output_channels(device, activation):
-    """Blocks with <= 4 output channels take GEMMs + col2im on the CPU."""
+def test_few_output_channels(device, activation):
+    """The image block's shape (one output channel here), with an odd kernel,
+    uneven strides and output padding."""
     torch.manual_seed(3)
     for norm in (False, True):
         block = ConvTransposeBNAct(6, 1, (4, 3), (2, 3), (1, 0), (1, 2), bias=True, norm=norm,
                                    activation=activation).to(device, torch.float64)
         randomize_bn(block)
         compare(block, torch.randn(2, 6, 5, 4, device=device, dtype=torch.float64))
+
+
+def test_cpu_layouts():
+    """The CPU kernel works channels-last: out comes back channels-last, the
+    input gradient in the input's layout, the weight gradient contiguous, and
+    the values do not depend on the input's layout."""
+    torch.manual_seed(4)
+    block = ConvTransposeBNAct(6, 5, 4, 2, 1, bias=False)
+    x = torch.randn(3, 6, 4, 5)
+    results = []
+    for fmt in (torch.contiguous_format, torch.channels_last):
+        xi = x.contiguous(memory_format=fmt).detach().requires_grad_()
+        out = block(xi)
+        assert out.is_contiguous(memory_format=torch.channels_last)
+        (out * torch.arange(out.numel()).view_as(out)).sum().backward()
+        assert xi.grad.is_contiguous(memory_format=fmt)
+        assert block[0].weight.grad.is_contiguous()
+        results.append((out.detach(), xi.grad, block[0].weight.grad.clone()))
+        block.zero_grad()
+    for a, b in zip(*results):
+        torch.testing.assert_close(a, b, **TOL[torch.float32])
+
+
+def test_statistics_of_offset_activations(device):
+    """Batch statistics stay exact when the mean dwarfs the spread (a
+    one-pass sum of squares would lose the variance to cancellation)."""
+    torch.manual_seed(5)
+    block = ConvTransposeBNAct(4, 3, 4, 2, 1, bias=True).to(device)
+    with torch.no_grad():
+        block[0].bias.fill_(1e3)
+    plain = copy.deepcopy(block)
+    plain.fused = False
+    xs = [torch.randn(64, 4, 8, 8, device=device, requires_grad=True) for _ in range(2)]
+    with torch.no_grad():
+        xs[1].copy_(xs[0])
+    outs = [block(xs[0]), plain(xs[1])]
+    torch.testing.assert_close(outs[0], outs[1], **TOL[torch.float32])
+    torch.testing.assert_close(block[1].running_mean, plain[1].running_mean)
+    torch.testing.assert_close(block[1].running_var, plain[1].running_var)
+    grad = torch.randn_like(outs[0])
+    for out in outs:
+        out.backward(grad)
+    # (The conv bias's gradient is zero up to rounding under batch norm.)
+    for a, b in [(xs[0].grad, xs[1].grad), (block[0].weight.grad, plain[0].weight.grad),
+                 (block[1].weight.grad, plain[1].weight.grad)]:
+        torch.testing.assert_close(a, b, **TOL[torch.float32])
 
 
 def test_state_dict_loads_both_ways():

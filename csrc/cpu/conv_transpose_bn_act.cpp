@@ -1,10 +1,10 @@
-// CPU kernels of pygan::conv_transpose_bn_act and its backward. The
-// convolution is ATen's (oneDNN GEMMs); batch norm and the activation are
-// fused per channel: a parallel_for hands each thread whole channels, whose
-// N planes (N * H * W elements, tens of KB for DCGAN shapes) stay in its L2
-// cache between the statistics passes and the pass that writes the output,
-// so memory sees one read and one write per element where eager BatchNorm2d
-// + ReLU costs three reads and two writes (and twice that in the backward).
+// CPU kernels of pygan::conv_transpose_bn_act and its backward. Everything
+// is channels-last (NHWC): oneDNN's transposed convolutions ran 1.2-2.2x
+// faster on NHWC tensors than on NCHW ones, which it reorders on every call
+// (bench/results/conv_transpose_bn_act_cpu.md), and a block's NHWC output is
+// the next block's NHWC input. Batch norm and the activation then work on
+// rows of C contiguous channel values: every pass streams memory in order
+// and its inner loop runs across channels, one SIMD lane per channel.
 #include <ATen/ATen.h>
 #include <ATen/Dispatch.h>
 #include <ATen/Parallel.h>
@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <type_traits>
+#include <vector>
 
 #include "../conv_transpose_bn_act_impl.h"
 #include "vectorize.h"
@@ -34,45 +35,127 @@ void dispatch_act(Act act, F&& f) {
   }
 }
 
-// out = act(y * scale + shift) over one plane; tanh is left to the caller.
+// Rows per statistics chunk: ~64 KB of floats, so a chunk's second pass
+// reads it from L2. The chunks depend on the shape only, never on the thread
+// count, so the passes round the same way for any number of threads.
+constexpr int64_t kChunkElements = 16384;
+
+int64_t chunk_rows(int64_t c) { return std::max<int64_t>(1, kChunkElements / c); }
+
+// Rows per parallel_for task for the element-wise passes: about ATen's grain.
+int64_t row_grain(int64_t c) {
+  return std::max<int64_t>(1, at::internal::GRAIN_SIZE / std::max<int64_t>(c, 1));
+}
+
+// Per chunk of rows: the chunk's per-channel mean and sum of squared
+// deviations from it (two passes over the cached chunk), accumulated in
+// double: a chunk holds thousands of rows when C is small.
+template <typename T>
+PYGAN_CPU_CLONES_V4 void chunk_moments(const T* __restrict__ y, int64_t rows, int64_t c,
+                                       double* __restrict__ mean, double* __restrict__ m2) {
+  std::fill(mean, mean + c, 0.0);
+  std::fill(m2, m2 + c, 0.0);
+  for (int64_t r = 0; r < rows; ++r) {
+    const T* row = y + r * c;
+#pragma omp simd
+    for (int64_t k = 0; k < c; ++k) mean[k] += double(row[k]);
+  }
+  const double inv = 1.0 / double(rows);
+#pragma omp simd
+  for (int64_t k = 0; k < c; ++k) mean[k] *= inv;
+  for (int64_t r = 0; r < rows; ++r) {
+    const T* row = y + r * c;
+#pragma omp simd
+    for (int64_t k = 0; k < c; ++k) {
+      const double d = double(row[k]) - mean[k];
+      m2[k] += d * d;
+    }
+  }
+}
+
+// Batch mean and biased variance of each channel of y [rows, c]: chunk
+// moments combined in chunk order by Chan's formula.
+template <typename T>
+void channel_stats(const T* y, int64_t rows, int64_t c, T* mean, T* var) {
+  const int64_t per = chunk_rows(c), chunks = (rows + per - 1) / per;
+  std::vector<double> part(2 * chunks * c);
+  at::parallel_for(0, chunks, 1, [&](int64_t first, int64_t last) {
+    for (int64_t i = first; i < last; ++i)
+      chunk_moments(y + i * per * c, std::min(per, rows - i * per), c, &part[2 * i * c],
+                    &part[(2 * i + 1) * c]);
+  });
+  for (int64_t k = 0; k < c; ++k) {
+    double count = 0, mu = 0, m2 = 0;
+    for (int64_t i = 0; i < chunks; ++i) {
+      const double n = double(std::min(per, rows - i * per)), total = count + n;
+      const double delta = part[2 * i * c + k] - mu;
+      mu += delta * n / total;
+      m2 += part[(2 * i + 1) * c + k] + delta * delta * count * n / total;
+      count = total;
+    }
+    mean[k] = T(mu);
+    var[k] = T(m2 / double(rows));
+  }
+}
+
+// out[r, k] = act(y[r, k] * scale[k] + shift[k]); tanh is left to the caller.
 template <Act A, typename T>
-PYGAN_CPU_CLONES void affine_act(const T* __restrict__ y, T* __restrict__ out, int64_t n,
-                                 T scale, T shift, T slope) {
+PYGAN_CPU_CLONES_V4 void affine_act_rows(const T* __restrict__ y, T* __restrict__ out,
+                                         int64_t rows, int64_t c, const T* __restrict__ scale,
+                                         const T* __restrict__ shift, T slope) {
   constexpr Act kAct = A == Act::kTanh ? Act::kNone : A;
-  for (int64_t i = 0; i < n; ++i) out[i] = act_forward(kAct, y[i] * scale + shift, slope);
+  for (int64_t r = 0; r < rows; ++r) {
+    const T* yr = y + r * c;
+    T* o = out + r * c;
+#pragma omp simd
+    for (int64_t k = 0; k < c; ++k) o[k] = act_forward(kAct, yr[k] * scale[k] + shift[k], slope);
+  }
 }
 
-// (sum(g), sum(g * (y - mean))) over one plane, g = dout * act'(out).
+// Per chunk of rows, in double: sums[k] = sum(g), sums[c + k] =
+// sum(g * (y - mean)), g = dout * act'(out).
 template <Act A, typename T>
-PYGAN_CPU_CLONES void grad_sums(const T* __restrict__ dout, const T* __restrict__ out,
-                                const T* __restrict__ y, int64_t n, T mean, T slope,
-                                double& sum_g, double& sum_gc) {
-  T sg = 0, sgc = 0;
-#pragma omp simd reduction(+ : sg, sgc)
-  for (int64_t i = 0; i < n; ++i) {
-    const T g = dout[i] * act_grad_from_out(A, out[i], slope);
-    sg += g;
-    sgc += g * (y[i] - mean);
+PYGAN_CPU_CLONES_V4 void chunk_grad_sums(const T* __restrict__ dout, const T* __restrict__ out,
+                                         const T* __restrict__ y, int64_t rows, int64_t c,
+                                         const T* __restrict__ mean, T slope,
+                                         double* __restrict__ sums) {
+  double* sg = sums;
+  double* sgc = sums + c;
+  std::fill(sums, sums + 2 * c, 0.0);
+  for (int64_t r = 0; r < rows; ++r) {
+    const int64_t o = r * c;
+#pragma omp simd
+    for (int64_t k = 0; k < c; ++k) {
+      const T g = dout[o + k] * act_grad_from_out(A, out[o + k], slope);
+      sg[k] += double(g);
+      sgc[k] += double(g * (y[o + k] - mean[k]));
+    }
   }
-  sum_g += sg;
-  sum_gc += sgc;
 }
 
-// dy = k * g + c1 * (y - mean) + c0 over one plane (y unused when c1 == 0).
+// dy[r, k] = coef.k[k] * g + coef.c1[k] * (y - mean[k]) + coef.c0[k]
+// (kCentred), or dy = scale[k] * g where y is not needed.
+template <typename T>
+struct RowCoeffs {
+  const T* k;
+  const T* c1;
+  const T* c0;
+  const T* mean;
+};
+
 template <Act A, bool kCentred, typename T>
-PYGAN_CPU_CLONES void grad_input(const T* __restrict__ dout, const T* __restrict__ out,
-                                 const T* __restrict__ y, T* __restrict__ dy, int64_t n, T mean,
-                                 T slope, BNGradCoeffs<T> k) {
-  for (int64_t i = 0; i < n; ++i) {
-    const T g = dout[i] * act_grad_from_out(A, out[i], slope);
-    dy[i] = kCentred ? k.k * g + k.c1 * (y[i] - mean) + k.c0 : k.k * g;
+PYGAN_CPU_CLONES_V4 void grad_input_rows(const T* __restrict__ dout, const T* __restrict__ out,
+                                         const T* __restrict__ y, T* __restrict__ dy,
+                                         int64_t rows, int64_t c, RowCoeffs<T> coef, T slope) {
+  for (int64_t r = 0; r < rows; ++r) {
+    const int64_t o = r * c;
+#pragma omp simd
+    for (int64_t k = 0; k < c; ++k) {
+      const T g = dout[o + k] * act_grad_from_out(A, out[o + k], slope);
+      dy[o + k] = kCentred ? coef.k[k] * g + coef.c1[k] * (y[o + k] - coef.mean[k]) + coef.c0[k]
+                           : coef.k[k] * g;
+    }
   }
-}
-
-// Items per parallel_for task for items of `elements` each: about ATen's
-// grain, so small blocks (batch 1, 4x4 planes) do not wake threads per item.
-int64_t grain_for(int64_t elements) {
-  return std::max<int64_t>(1, at::internal::GRAIN_SIZE / std::max<int64_t>(elements, 1));
 }
 
 template <typename T>
@@ -80,61 +163,39 @@ T param_or(const std::optional<at::Tensor>& t, int64_t c, T fallback) {
   return t.has_value() ? t->data_ptr<T>()[c] : fallback;
 }
 
-// Mean and biased variance of one channel, two passes over its (cached) planes.
-template <typename T>
-void channel_stats(const T* y, int64_t n, int64_t stride, int64_t hw, T& mean, T& var) {
-  double sum = 0;
-  for (int64_t b = 0; b < n; ++b) {
-    const T* p = y + b * stride;
-    T s = 0;
-#pragma omp simd reduction(+ : s)
-    for (int64_t i = 0; i < hw; ++i) s += p[i];
-    sum += s;
-  }
-  const double m = sum / double(n * hw);
-  double sq = 0;
-  for (int64_t b = 0; b < n; ++b) {
-    const T* p = y + b * stride;
-    T s = 0;
-    const T mf = T(m);
-#pragma omp simd reduction(+ : s)
-    for (int64_t i = 0; i < hw; ++i) s += (p[i] - mf) * (p[i] - mf);
-    sq += s;
-  }
-  mean = T(m);
-  var = T(sq / double(n * hw));
+// Calls f(first_row, rows) over [0, rows) in ATen-sized tasks.
+template <typename F>
+void for_rows(int64_t rows, int64_t c, F&& f) {
+  at::parallel_for(0, rows, row_grain(c),
+                   [&](int64_t first, int64_t last) { f(first, last - first); });
 }
 
+// y, out: channels-last [N, C, H, W] (rows of C values); see the impl header.
 template <typename T>
 void forward_pass(const at::Tensor& y, at::Tensor& out, const std::optional<at::Tensor>& gamma,
                   const std::optional<at::Tensor>& beta, at::Tensor& mean, at::Tensor& var,
                   const BNActParams& p) {
-  const int64_t n = y.size(0), c = y.size(1), hw = y.size(2) * y.size(3), stride = c * hw;
+  const int64_t c = y.size(1), rows = y.numel() / c;
   const T* yp = y.data_ptr<T>();
   T* op = out.data_ptr<T>();
   const T slope = T(p.slope);
-  dispatch_act(p.act, [&](auto tag) {
-    constexpr Act A = decltype(tag)::value;
-    if (!p.normalize) {
-      if (A == Act::kRelu || A == Act::kLeakyRelu) {
-        at::parallel_for(0, n * c, grain_for(hw), [&](int64_t first, int64_t last) {
-          for (int64_t i = first; i < last; ++i)
-            affine_act<A>(yp + i * hw, op + i * hw, hw, T(1), T(0), slope);
-        });
-      }
-      return;
-    }
+  std::vector<T> scale(c, T(1)), shift(c, T(0));
+  if (p.normalize) {
     T* mp = mean.data_ptr<T>();
     T* vp = var.data_ptr<T>();
-    at::parallel_for(0, c, grain_for(n * hw), [&](int64_t first, int64_t last) {
-      for (int64_t ch = first; ch < last; ++ch) {
-        if (p.training) channel_stats(yp + ch * hw, n, stride, hw, mp[ch], vp[ch]);
-        const auto ss = bn_fold(mp[ch], bn_invstd(vp[ch], T(p.eps)), param_or(gamma, ch, T(1)),
-                                param_or(beta, ch, T(0)));
-        for (int64_t b = 0; b < n; ++b)
-          affine_act<A>(yp + b * stride + ch * hw, op + b * stride + ch * hw, hw, ss.scale,
-                        ss.shift, slope);
-      }
+    if (p.training) channel_stats(yp, rows, c, mp, vp);
+    for (int64_t k = 0; k < c; ++k) {
+      const auto ss = bn_fold(mp[k], bn_invstd(vp[k], T(p.eps)), param_or(gamma, k, T(1)),
+                              param_or(beta, k, T(0)));
+      scale[k] = ss.scale;
+      shift[k] = ss.shift;
+    }
+  }
+  dispatch_act(p.act, [&](auto tag) {
+    constexpr Act A = decltype(tag)::value;
+    if (!p.normalize && A != Act::kRelu && A != Act::kLeakyRelu) return;  // identity
+    for_rows(rows, c, [&](int64_t first, int64_t n) {
+      affine_act_rows<A>(yp + first * c, op + first * c, n, c, scale.data(), shift.data(), slope);
     });
   });
   if (p.act == Act::kTanh) out.tanh_();
@@ -145,8 +206,7 @@ void backward_pass(const at::Tensor& dout, const at::Tensor& out, const at::Tens
                    const std::optional<at::Tensor>& gamma, const at::Tensor& mean,
                    const at::Tensor& var, const BNActParams& p, at::Tensor& dy,
                    at::Tensor& dgamma, at::Tensor& dbeta) {
-  const int64_t n = out.size(0), c = out.size(1), hw = out.size(2) * out.size(3);
-  const int64_t stride = c * hw;
+  const int64_t c = out.size(1), rows = out.numel() / c;
   const T* gp = dout.data_ptr<T>();
   const T* op = out.data_ptr<T>();
   T* dp = dy.data_ptr<T>();
@@ -154,35 +214,47 @@ void backward_pass(const at::Tensor& dout, const at::Tensor& out, const at::Tens
   dispatch_act(p.act, [&](auto tag) {
     constexpr Act A = decltype(tag)::value;
     if (!p.normalize) {
-      at::parallel_for(0, n * c, grain_for(hw), [&](int64_t first, int64_t last) {
-        for (int64_t i = first; i < last; ++i)
-          grad_input<A, false>(gp + i * hw, op + i * hw, op, dp + i * hw, hw, T(0), slope,
-                               BNGradCoeffs<T>{T(1), T(0), T(0)});
+      const std::vector<T> one(c, T(1));
+      for_rows(rows, c, [&](int64_t first, int64_t n) {
+        grad_input_rows<A, false>(gp + first * c, op + first * c, op, dp + first * c, n, c,
+                                  RowCoeffs<T>{one.data(), nullptr, nullptr, nullptr}, slope);
       });
       return;
     }
     const T* yp = y.data_ptr<T>();
-    at::parallel_for(0, c, grain_for(n * hw), [&](int64_t first, int64_t last) {
-      for (int64_t ch = first; ch < last; ++ch) {
-        const T mu = mean.data_ptr<T>()[ch];
-        const T invstd = bn_invstd(var.data_ptr<T>()[ch], T(p.eps));
-        double sum_g = 0, sum_gc = 0;
-        const int64_t off = ch * hw;
-        for (int64_t b = 0; b < n; ++b)
-          grad_sums<A>(gp + b * stride + off, op + b * stride + off, yp + b * stride + off, hw,
-                       mu, slope, sum_g, sum_gc);
-        dgamma.data_ptr<T>()[ch] = T(sum_gc) * invstd;
-        dbeta.data_ptr<T>()[ch] = T(sum_g);
-        const auto k = bn_grad_coeffs(param_or(gamma, ch, T(1)), invstd, T(sum_g), T(sum_gc),
-                                      n * hw, p.training);
-        for (int64_t b = 0; b < n; ++b) {
-          const int64_t o = b * stride + off;
-          if (p.training)
-            grad_input<A, true>(gp + o, op + o, yp + o, dp + o, hw, mu, slope, k);
-          else
-            grad_input<A, false>(gp + o, op + o, yp + o, dp + o, hw, mu, slope, k);
-        }
+    const T* mp = mean.data_ptr<T>();
+    const int64_t per = chunk_rows(c), chunks = (rows + per - 1) / per;
+    std::vector<double> part(2 * chunks * c);
+    at::parallel_for(0, chunks, 1, [&](int64_t first, int64_t last) {
+      for (int64_t i = first; i < last; ++i) {
+        const int64_t o = i * per * c;
+        chunk_grad_sums<A>(gp + o, op + o, yp + o, std::min(per, rows - i * per), c, mp, slope,
+                           &part[2 * i * c]);
       }
+    });
+    std::vector<T> k(c), c1(c), c0(c);
+    for (int64_t ch = 0; ch < c; ++ch) {
+      double sum_g = 0, sum_gc = 0;
+      for (int64_t i = 0; i < chunks; ++i) {
+        sum_g += part[2 * i * c + ch];
+        sum_gc += part[(2 * i + 1) * c + ch];
+      }
+      const T invstd = bn_invstd(var.data_ptr<T>()[ch], T(p.eps));
+      dgamma.data_ptr<T>()[ch] = T(sum_gc) * invstd;
+      dbeta.data_ptr<T>()[ch] = T(sum_g);
+      const auto coef = bn_grad_coeffs(param_or(gamma, ch, T(1)), invstd, T(sum_g), T(sum_gc),
+                                       rows, p.training);
+      k[ch] = coef.k;
+      c1[ch] = coef.c1;
+      c0[ch] = coef.c0;
+    }
+    const RowCoeffs<T> coef{k.data(), c1.data(), c0.data(), mp};
+    for_rows(rows, c, [&](int64_t first, int64_t n) {
+      const int64_t o = first * c;
+      if (p.training)
+        grad_input_rows<A, true>(gp + o, op + o, yp + o, dp + o, n, c, coef, slope);
+      else
+        grad_input_rows<A, false>(gp + o, op + o, yp + o, dp + o, n, c, coef, slope);
     });
   });
 }
@@ -205,6 +277,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> forward_cpu(
   return conv_transpose_bn_act_forward(
       input, weight, bias, bn_weight, bn_bias, running_mean, running_var, stride, padding,
       output_padding, normalize, training, eps, std::string(activation), slope,
+      at::MemoryFormat::ChannelsLast,
       [](const at::Tensor& y, at::Tensor& out, const auto& gamma, const auto& beta,
          at::Tensor& mean, at::Tensor& var, const BNActParams& p) {
         AT_DISPATCH_FLOATING_TYPES(y.scalar_type(), "conv_transpose_bn_act_cpu", [&] {
@@ -223,6 +296,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> backward_
   return conv_transpose_bn_act_backward(
       grad_out, input, weight, bn_weight, out, y, mean, var, stride, padding, output_padding,
       normalize, training, eps, std::string(activation), slope, output_mask,
+      at::MemoryFormat::ChannelsLast,
       [](const at::Tensor& dout, const at::Tensor& o, const at::Tensor& yy, const auto& gamma,
          const at::Tensor& mu, const at::Tensor& v, const BNActParams& p, at::Tensor& dy,
          at::Tensor& dgamma, at::Tensor& dbeta) {

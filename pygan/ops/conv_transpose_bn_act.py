@@ -99,6 +99,12 @@ def _out_size(size: int, k: int, s: int, p: int, op: int) -> int:
     return (size - 1) * s - 2 * p + k + op
 
 
+def _activation_format(device: torch.device) -> torch.memory_format:
+    """The kernels' layout for out and y: channels-last on the CPU, where
+    oneDNN's convolutions run faster on it, contiguous on CUDA."""
+    return torch.channels_last if device.type == "cpu" else torch.contiguous_format
+
+
 @torch.library.register_fake("pygan::conv_transpose_bn_act")
 def _forward_fake(input, weight, bias, bn_weight, bn_bias, running_mean, running_var, stride,
                   padding, output_padding, normalize, training, eps, activation, slope):
@@ -106,8 +112,9 @@ def _forward_fake(input, weight, bias, bn_weight, bn_bias, running_mean, running
     h, w = (_out_size(input.shape[2 + i], weight.shape[2 + i], stride[i], padding[i],
                       output_padding[i]) for i in range(2))
     stats_dtype = torch.float32 if input.dtype in (torch.float16, torch.bfloat16) else input.dtype
-    out = input.new_empty((n, c, h, w))
-    y = input.new_empty((n, c, h, w) if normalize else (0,))
+    out = torch.empty((n, c, h, w), dtype=input.dtype, device=input.device,
+                      memory_format=_activation_format(input.device))
+    y = torch.empty_like(out) if normalize else input.new_empty((0,))
     stats = (c,) if normalize else (0,)
     return out, y, input.new_empty(stats, dtype=stats_dtype), input.new_empty(stats, dtype=stats_dtype)
 
@@ -117,7 +124,8 @@ def _backward_fake(grad_out, input, weight, bn_weight, out, y, mean, var, stride
                    output_padding, normalize, training, eps, activation, slope, output_mask):
     c = out.shape[1]
     grad_input = torch.empty_like(input) if output_mask[0] else input.new_empty(0)
-    grad_weight = torch.empty_like(weight) if output_mask[1] else weight.new_empty(0)
+    grad_weight = (torch.empty_like(weight, memory_format=torch.contiguous_format)
+                   if output_mask[1] else weight.new_empty(0))
     grad_bias = weight.new_empty(c if output_mask[2] else 0)
     stats = (c,) if normalize else (0,)
     return (grad_input, grad_weight, grad_bias, mean.new_empty(stats), mean.new_empty(stats))
@@ -130,9 +138,14 @@ def _setup_context(ctx, inputs, output):
     ctx.save_for_backward(input, weight, bn_weight, out, y, mean, var)
     ctx.args = (stride, padding, output_padding, normalize, training, eps, activation, slope)
     ctx.mark_non_differentiable(y, mean, var)
+    # No zero tensors for the gradients of y, mean and var, which the backward
+    # ignores: filling them cost ~1 ms of a 35 ms CPU generator step.
+    ctx.set_materialize_grads(False)
 
 
 def _backward(ctx, grad_out, _grad_y, _grad_mean, _grad_var):
+    if grad_out is None:  # no gradient reached out, the only differentiable output
+        return (None,) * 15
     input, weight, bn_weight, out, y, mean, var = ctx.saved_tensors
     need = ctx.needs_input_grad
     mask = list(need[:3])
