@@ -42,7 +42,7 @@ def contenders(image_size: int, batch: int, device, amp: str | None, with_compil
     torch.manual_seed(0)
     fused = DCGANGenerator(image_size, CHANNELS, Z_DIM, NGF, fused=True).to(device)
     eager = copy.deepcopy(fused)
-    eager.fused = False
+    eager.fused = False  # the plain modules, contiguous weights as users have them
     z = torch.randn(batch, Z_DIM, device=device)
     weight = torch.randn(batch, CHANNELS, image_size, image_size, device=device)
 

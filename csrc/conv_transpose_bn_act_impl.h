@@ -11,8 +11,8 @@
 //   backward_pass(grad_out, out, y, gamma, mean, var, p, dy, dgamma, dbeta):
 //     dy = dL/dy, and dgamma/dbeta when normalising.
 // The tensors they get (y, out, grad_out, dy) are all in that format. The op
-// returns out and y in it too, and its gradients in the layouts of input and
-// weight.
+// returns out and y in it too, and the gradients of input and weight in
+// their layouts.
 #pragma once
 
 #include <ATen/ATen.h>
@@ -124,6 +124,24 @@ inline bool is_pointwise_gemm(const at::Tensor& input, at::IntArrayRef padding,
          output_padding[0] == 0 && output_padding[1] == 0;
 }
 
+// The GEMM's view of a 4-D tensor t [lead, C, kH, kW] (the weight, or the
+// block's output or its gradient): [lead, C*kH*kW], columns in (kh, kw, c)
+// order when the weight is channels-last, so that neither the weight nor a
+// channels-last output is copied, else in (c, kh, kw) order.
+inline at::Tensor gemm_columns(const at::Tensor& t, bool taps_major) {
+  return (taps_major ? t.permute({0, 2, 3, 1}) : t).reshape({t.size(0), -1});
+}
+
+inline bool is_taps_major(const at::Tensor& weight) {
+  return weight.suggest_memory_format() == at::MemoryFormat::ChannelsLast;
+}
+
+// The inverse of gemm_columns for a result [lead, C*kH*kW].
+inline at::Tensor from_gemm_columns(const at::Tensor& m, at::IntArrayRef sizes, bool taps_major) {
+  if (!taps_major) return m.view(sizes);
+  return m.view({sizes[0], sizes[2], sizes[3], sizes[1]}).permute({0, 3, 1, 2});
+}
+
 // y in memory format fmt (input is already in it).
 inline at::Tensor conv_transpose(const at::Tensor& input, const at::Tensor& weight,
                                  const std::optional<at::Tensor>& bias, at::IntArrayRef stride,
@@ -134,8 +152,10 @@ inline at::Tensor conv_transpose(const at::Tensor& input, const at::Tensor& weig
                            /*transposed=*/true, output_padding, 1)
         .contiguous(fmt);
   const int64_t n = input.size(0), c_in = weight.size(0), c_out = weight.size(1);
-  at::Tensor y = at::mm(input.reshape({n, c_in}), weight.reshape({c_in, -1}))
-                     .view({n, c_out, weight.size(2), weight.size(3)});
+  const bool taps_major = is_taps_major(weight);
+  at::Tensor y = from_gemm_columns(
+      at::mm(input.reshape({n, c_in}), gemm_columns(weight, taps_major)),
+      {n, c_out, weight.size(2), weight.size(3)}, taps_major);
   if (bias.has_value()) y.add_(bias->view({1, c_out, 1, 1}));
   return y.contiguous(fmt);
 }
@@ -154,10 +174,14 @@ inline std::tuple<at::Tensor, at::Tensor, at::Tensor> conv_transpose_backward(
         padding, dilation_one(), /*transposed=*/true, output_padding, 1, output_mask);
   }
   const int64_t n = input.size(0), c_in = weight.size(0);
-  const at::Tensor dy_flat = dy.reshape({n, -1});
+  const bool taps_major = is_taps_major(weight);
+  const at::Tensor dy_cols = gemm_columns(dy, taps_major);
   at::Tensor gi, gw, gb;
-  if (output_mask[0]) gi = at::mm(dy_flat, weight.reshape({c_in, -1}).t()).view(input.sizes());
-  if (output_mask[1]) gw = at::mm(input.reshape({n, c_in}).t(), dy_flat).view(weight.sizes());
+  if (output_mask[0])
+    gi = at::mm(dy_cols, gemm_columns(weight, taps_major).t()).view(input.sizes());
+  if (output_mask[1])
+    gw = from_gemm_columns(at::mm(input.reshape({n, c_in}).t(), dy_cols), weight.sizes(),
+                           taps_major);
   if (output_mask[2]) gb = dy.sum({0, 2, 3});
   return {gi, gw, gb};
 }
@@ -222,7 +246,7 @@ conv_transpose_bn_act_backward(
     return t.defined() ? t : at::empty({0}, out.options());
   };
   if (grad_input.defined()) grad_input = grad_input.contiguous(input.suggest_memory_format());
-  if (grad_weight.defined()) grad_weight = grad_weight.contiguous();
+  if (grad_weight.defined()) grad_weight = grad_weight.contiguous(weight.suggest_memory_format());
   return {undefined_as_empty(grad_input), undefined_as_empty(grad_weight),
           undefined_as_empty(grad_bias), dgamma, dbeta};
 }

@@ -93,11 +93,15 @@ def test_options_match_unfused(device, dtype, options):
 
 @pytest.mark.parametrize("stride", [1, 2])
 def test_single_gemm_path_with_bias(device, stride):
-    """1x1 inputs without padding take a GEMM instead of the convolution."""
+    """1x1 inputs without padding take a GEMM instead of the convolution, its
+    columns in the weight's memory order (either layout)."""
     torch.manual_seed(2)
     block = ConvTransposeBNAct(7, 5, (4, 3), stride, 0, bias=True).to(device, torch.float64)
     randomize_bn(block)
-    compare(block, torch.randn(3, 7, 1, 1, device=device, dtype=torch.float64))
+    for fmt in (torch.contiguous_format, torch.channels_last):
+        with torch.no_grad():
+            block[0].weight.data = block[0].weight.data.contiguous(memory_format=fmt)
+        compare(block, torch.randn(3, 7, 1, 1, device=device, dtype=torch.float64))
     plain = ConvTransposeBNAct(7, 5, 4, stride, 0, bias=True, norm=False, activation="none")
     compare(plain.to(device), torch.randn(3, 7, 1, 1, device=device))
 
@@ -116,23 +120,32 @@ def test_few_output_channels(device, activation):
 
 def test_cpu_layouts():
     """The CPU kernel works channels-last: out comes back channels-last, the
-    input gradient in the input's layout, the weight gradient contiguous, and
-    the values do not depend on the input's layout."""
+    gradients of input and weight in their own layouts, and the values do
+    not depend on either layout. A fused block keeps its weight
+    channels-last on the CPU, a plain one contiguous."""
     torch.manual_seed(4)
     block = ConvTransposeBNAct(6, 5, 4, 2, 1, bias=False)
+    weight = block[0].weight
+    assert weight.is_contiguous(memory_format=torch.channels_last)
     x = torch.randn(3, 6, 4, 5)
     results = []
     for fmt in (torch.contiguous_format, torch.channels_last):
+        with torch.no_grad():
+            weight.data = weight.data.contiguous(memory_format=fmt)
         xi = x.contiguous(memory_format=fmt).detach().requires_grad_()
         out = block(xi)
         assert out.is_contiguous(memory_format=torch.channels_last)
         (out * torch.arange(out.numel()).view_as(out)).sum().backward()
         assert xi.grad.is_contiguous(memory_format=fmt)
-        assert block[0].weight.grad.is_contiguous()
-        results.append((out.detach(), xi.grad, block[0].weight.grad.clone()))
+        assert weight.grad.is_contiguous(memory_format=fmt)
+        results.append((out.detach(), xi.grad, weight.grad.clone()))
         block.zero_grad()
     for a, b in zip(*results):
         torch.testing.assert_close(a, b, **TOL[torch.float32])
+    block.fused = False
+    assert weight.is_contiguous()
+    block.fused = True
+    assert weight.is_contiguous(memory_format=torch.channels_last)
 
 
 def test_statistics_of_offset_activations(device):

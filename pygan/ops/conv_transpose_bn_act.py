@@ -124,8 +124,7 @@ def _backward_fake(grad_out, input, weight, bn_weight, out, y, mean, var, stride
                    output_padding, normalize, training, eps, activation, slope, output_mask):
     c = out.shape[1]
     grad_input = torch.empty_like(input) if output_mask[0] else input.new_empty(0)
-    grad_weight = (torch.empty_like(weight, memory_format=torch.contiguous_format)
-                   if output_mask[1] else weight.new_empty(0))
+    grad_weight = torch.empty_like(weight) if output_mask[1] else weight.new_empty(0)
     grad_bias = weight.new_empty(c if output_mask[2] else 0)
     stats = (c,) if normalize else (0,)
     return (grad_input, grad_weight, grad_bias, mean.new_empty(stats), mean.new_empty(stats))
