@@ -186,20 +186,21 @@ inline std::tuple<at::Tensor, at::Tensor, at::Tensor> conv_transpose_backward(
   return {gi, gw, gb};
 }
 
-template <typename ForwardPass>
+// conv is the backend's transposed convolution, conv_transpose's signature.
+template <typename Conv, typename ForwardPass>
 std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> conv_transpose_bn_act_forward(
     const at::Tensor& input, const at::Tensor& weight, const std::optional<at::Tensor>& bias,
     const std::optional<at::Tensor>& bn_weight, const std::optional<at::Tensor>& bn_bias,
     const std::optional<at::Tensor>& running_mean, const std::optional<at::Tensor>& running_var,
     at::IntArrayRef stride, at::IntArrayRef padding, at::IntArrayRef output_padding,
     bool normalize, bool training, double eps, const std::string& activation, double slope,
-    at::MemoryFormat fmt, ForwardPass forward_pass) {
+    at::MemoryFormat fmt, Conv conv, ForwardPass forward_pass) {
   const BNActParams p =
       check_forward_args(input, weight, bias, bn_weight, bn_bias, running_mean, running_var,
                          stride, padding, output_padding, normalize, training, eps, activation,
                          slope);
-  at::Tensor y = conv_transpose(input.contiguous(fmt), weight, bias, stride, padding,
-                                output_padding, fmt);
+  at::Tensor y =
+      conv(input.contiguous(fmt), weight, bias, stride, padding, output_padding, fmt);
   const int64_t c = weight.size(1);
   TORCH_CHECK(!(normalize && training) || y.numel() > c, "conv_transpose_bn_act: batch norm in "
               "training mode needs more than one value per channel, got output of shape ",

@@ -149,28 +149,31 @@ def test_cpu_layouts():
 
 
 def test_statistics_of_offset_activations(device):
-    """Batch statistics stay exact when the mean dwarfs the spread (a
-    one-pass sum of squares would lose the variance to cancellation)."""
+    """Batch statistics stay accurate when the mean dwarfs the spread: float32
+    against the same block in float64. (A one-pass sum of squares loses the
+    variance to cancellation here: ~5% error in the output.) The tolerance
+    is float32's own rounding of activations near 1000 (~1e-4 after
+    normalising), with room."""
     torch.manual_seed(5)
-    block = ConvTransposeBNAct(4, 3, 4, 2, 1, bias=True).to(device)
+    # No activation: a relu mask would flip where float32 rounds across 0.
+    block = ConvTransposeBNAct(4, 3, 4, 2, 1, bias=True, activation="none").to(device)
     with torch.no_grad():
         block[0].bias.fill_(1e3)
-    plain = copy.deepcopy(block)
-    plain.fused = False
-    xs = [torch.randn(64, 4, 8, 8, device=device, requires_grad=True) for _ in range(2)]
-    with torch.no_grad():
-        xs[1].copy_(xs[0])
-    outs = [block(xs[0]), plain(xs[1])]
-    torch.testing.assert_close(outs[0], outs[1], **TOL[torch.float32])
-    torch.testing.assert_close(block[1].running_mean, plain[1].running_mean)
-    torch.testing.assert_close(block[1].running_var, plain[1].running_var)
-    grad = torch.randn_like(outs[0])
-    for out in outs:
-        out.backward(grad)
-    # (The conv bias's gradient is zero up to rounding under batch norm.)
-    for a, b in [(xs[0].grad, xs[1].grad), (block[0].weight.grad, plain[0].weight.grad),
-                 (block[1].weight.grad, plain[1].weight.grad)]:
-        torch.testing.assert_close(a, b, **TOL[torch.float32])
+    exact = copy.deepcopy(block).double()
+    x = torch.randn(64, 4, 8, 8, device=device)
+    xs = [x.clone().requires_grad_(), x.double().requires_grad_()]
+    outs = [block(xs[0]), exact(xs[1])]
+    tol = dict(rtol=0, atol=2e-3)
+    torch.testing.assert_close(outs[0].double(), outs[1], **tol)
+    for name in ("running_mean", "running_var"):
+        torch.testing.assert_close(getattr(block[1], name).double(), getattr(exact[1], name),
+                                   rtol=1e-5, atol=0)
+    grad = torch.randn_like(outs[1])
+    outs[0].backward(grad.float())
+    outs[1].backward(grad)
+    for a, b in [(xs[0].grad, xs[1].grad), (block[0].weight.grad, exact[0].weight.grad),
+                 (block[1].weight.grad, exact[1].weight.grad)]:
+        torch.testing.assert_close(a.double(), b, rtol=1e-3, atol=2e-3)
 
 
 def test_state_dict_loads_both_ways():

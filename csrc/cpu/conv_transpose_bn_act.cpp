@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "../conv_transpose_bn_act_impl.h"
+#include "col2im_rows.h"
 #include "vectorize.h"
 
 namespace pygan {
@@ -267,6 +268,17 @@ void check_cpu(const at::Tensor& input) {
               input.scalar_type());
 }
 
+// The image block's forward (few output channels) is col2im_rows.h's;
+// oneDNN's backward kernels stay the faster ones there (1.0 ms for that block).
+at::Tensor conv_cpu(const at::Tensor& input, const at::Tensor& weight,
+                    const std::optional<at::Tensor>& bias, at::IntArrayRef stride,
+                    at::IntArrayRef padding, at::IntArrayRef output_padding,
+                    at::MemoryFormat fmt) {
+  if (weight.size(1) <= kFewOutChannels && !is_pointwise_gemm(input, padding, output_padding))
+    return conv_transpose_few_channels(input, weight, bias, stride, padding, output_padding);
+  return conv_transpose(input, weight, bias, stride, padding, output_padding, fmt);
+}
+
 std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> forward_cpu(
     const at::Tensor& input, const at::Tensor& weight, const std::optional<at::Tensor>& bias,
     const std::optional<at::Tensor>& bn_weight, const std::optional<at::Tensor>& bn_bias,
@@ -277,7 +289,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> forward_cpu(
   return conv_transpose_bn_act_forward(
       input, weight, bias, bn_weight, bn_bias, running_mean, running_var, stride, padding,
       output_padding, normalize, training, eps, std::string(activation), slope,
-      at::MemoryFormat::ChannelsLast,
+      at::MemoryFormat::ChannelsLast, conv_cpu,
       [](const at::Tensor& y, at::Tensor& out, const auto& gamma, const auto& beta,
          at::Tensor& mean, at::Tensor& var, const BNActParams& p) {
         AT_DISPATCH_FLOATING_TYPES(y.scalar_type(), "conv_transpose_bn_act_cpu", [&] {

@@ -51,7 +51,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> forward_cuda(
   return conv_transpose_bn_act_forward(
       input, weight, bias, bn_weight, bn_bias, running_mean, running_var, stride, padding,
       output_padding, normalize, training, eps, std::string(activation), slope,
-      at::MemoryFormat::Contiguous,
+      at::MemoryFormat::Contiguous, conv_transpose,
       [](const at::Tensor& y, at::Tensor& out, const auto& gamma, const auto& beta,
          at::Tensor& mean, at::Tensor& var, const BNActParams& p) {
         const cuda::Dtype dtype = cuda_dtype(y.scalar_type(), kOp);
