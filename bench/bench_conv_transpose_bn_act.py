@@ -1,7 +1,10 @@
 """One DCGAN generator training step (forward + backward of G on a fixed
 loss): pygan's fused ConvTransposeBNAct blocks against
   (a) eager torch modules (the same generator with fused=False),
-  (b) torch.compile of (a).
+  (b) torch.compile of (a),
+  (c) on the CPU, (a) converted to channels-last (``model.to(memory_format=
+      torch.channels_last)``): the layout pygan's CPU kernel uses, so (c)
+      against pygan is what the fusion itself is worth there.
 Floor: the transposed convolutions' FLOPs (forward, input and weight
 gradients) at the measured matmul rate, and the bytes of one write and one
 read per activation (forward and backward) at the measured copy bandwidth.
@@ -57,6 +60,9 @@ def contenders(image_size: int, batch: int, device, amp: str | None, with_compil
     fns = {"pygan": step_of(fused), "(a) eager": step_of(eager)}
     if with_compile:
         fns["(b) compile(a)"] = step_of(torch.compile(copy.deepcopy(eager)))
+    if device.type == "cpu":
+        fns["(c) eager NHWC"] = step_of(
+            copy.deepcopy(eager).to(memory_format=torch.channels_last))
     return fns, fused
 
 
