@@ -5,6 +5,7 @@ import copy
 
 import pytest
 import torch
+from hypothesis import given, settings, strategies as st
 from torch import nn
 
 from pygan.models import DCGANGenerator
@@ -244,6 +245,45 @@ def test_reference_matches_op():
     b = conv_transpose_bn_act_reference(x, w, None, None, None, *stats[1], stride=2, padding=1)
     torch.testing.assert_close(a, b)
     torch.testing.assert_close(stats[0], stats[1])
+
+
+@given(data=st.data())
+@settings(max_examples=40, deadline=None)
+def test_random_shapes_match_reference(data):
+    """Any geometry, float64 on the CPU: output, running statistics and every
+    gradient against the unfused reference. Outputs of up to ~13k pixels with
+    2-9 channels span several of the CPU statistics' fixed row chunks, with
+    a remainder; 1-4 output channels take the image block's GEMM path."""
+    draw = data.draw
+    k = draw(st.integers(1, 5), "kernel")
+    s = draw(st.integers(1, 3), "stride")
+    p = draw(st.integers(0, k - 1), "padding")
+    op = draw(st.integers(0, s - 1), "output_padding")
+    h, w = draw(st.integers(1, 33), "H"), draw(st.integers(1, 9), "W")
+    if (h - 1) * s - 2 * p + k + op < 1 or (w - 1) * s - 2 * p + k + op < 1:
+        return  # an empty output
+    cin, cout = draw(st.integers(1, 6), "C_in"), draw(st.integers(1, 9), "C_out")
+    n = draw(st.integers(1, 3), "N")
+    activation = draw(st.sampled_from(["relu", "leaky_relu", "tanh", "none"]), "activation")
+    normalize, training = draw(st.booleans(), "normalize"), draw(st.booleans(), "training")
+    gen = torch.Generator().manual_seed(draw(st.integers(0, 2**31 - 1), "seed"))
+    randn = lambda *size: torch.randn(*size, generator=gen, dtype=torch.float64)  # noqa: E731
+    leaves = [randn(n, cin, h, w), randn(cin, cout, k, k), randn(cout)]
+    leaves += [randn(cout).abs_().add_(0.5), randn(cout)] if normalize else [None, None]
+    if n * ((h - 1) * s - 2 * p + k + op) * ((w - 1) * s - 2 * p + k + op) == 1 and normalize:
+        training = False  # batch statistics need more than one value per channel
+    results = []
+    for f in (conv_transpose_bn_act, conv_transpose_bn_act_reference):
+        args = [t.clone().requires_grad_() if t is not None else None for t in leaves]
+        gen.manual_seed(1)  # the same running statistics for both
+        stats = (randn(cout), randn(cout).abs_().add_(0.5)) if normalize else (None, None)
+        out = f(*args, *stats, stride=s, padding=p, output_padding=op, normalize=normalize,
+                training=training, activation=activation, slope=0.3)
+        out.backward(torch.linspace(-1, 1, out.numel(), dtype=out.dtype).view_as(out))
+        results.append([out, *stats, *(a.grad for a in args if a is not None)])
+    for a, b in zip(*results):
+        if a is not None:
+            torch.testing.assert_close(a, b, rtol=1e-7, atol=1e-9)
 
 
 def test_dcgan_generator_trains_the_same_fused_and_unfused():
