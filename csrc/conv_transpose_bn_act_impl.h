@@ -1,10 +1,11 @@
 // pygan::conv_transpose_bn_act and its backward, shared by the CPU kernel and
 // the CUDA binding: argument checks (the same words on both backends), the
-// transposed convolution through ATen (oneDNN / cuDNN GEMMs), and the calls
-// into a backend's fused batch-norm + activation passes.
+// transposed convolution through ATen (oneDNN / cuDNN), and the calls into a
+// backend's fused batch-norm + activation passes.
 //
 // A backend provides a memory format for its activations (channels-last on
-// the CPU, contiguous on CUDA) and two functions (see csrc/cpu and csrc/cuda):
+// the CPU, contiguous on CUDA), its forward convolution (conv_transpose below,
+// or its own code for some shapes) and two functions (csrc/cpu, csrc/cuda):
 //   forward_pass(y, out, gamma, beta, mean, var, p):  out = act(bn(y)); in
 //     training mode it first writes the batch mean and biased variance of y
 //     into mean/var, in eval mode it reads the running statistics from them.
@@ -115,9 +116,8 @@ inline std::vector<int64_t> dilation_one() { return {1, 1}; }
 // How the transposed convolution is computed: ATen's convolution (oneDNN on
 // the CPU, cuDNN on CUDA), except for a 1x1 input without padding (the first
 // DCGAN block, z -> 4x4), which is one GEMM, [N, C_in] @ [C_in, C_out*kH*kW]:
-// oneDNN took ~4x longer for it. (The image block, 3 output channels, took a
-// GEMM + col2im path on the CPU until the CPU went channels-last, where
-// oneDNN's kernel is as fast.)
+// oneDNN took ~4x longer for it. A backend may route other shapes to its own
+// code (the CPU: the image block's forward, cpu/col2im_rows.h).
 inline bool is_pointwise_gemm(const at::Tensor& input, at::IntArrayRef padding,
                               at::IntArrayRef output_padding) {
   return input.size(2) == 1 && input.size(3) == 1 && padding[0] == 0 && padding[1] == 0 &&

@@ -62,11 +62,11 @@ class ConvTransposeBNAct(nn.Sequential):
         self._set_weight_layout()
 
     def _set_weight_layout(self) -> None:
-        """The conv weight's layout: channels-last for a fused block on the CPU,
-        the kernel's layout (else the op converts the weight, and its gradient
-        back, on every call: ~0.2-0.4 ms a block at DCGAN sizes), contiguous
-        otherwise, as plain modules have it. Values, state_dict keys and
-        loading are unaffected."""
+        """Sets the conv weight's layout: channels-last for a fused block on the
+        CPU, the kernel's layout (a contiguous weight would be converted, and
+        its gradient back, on every call: ~0.2-0.4 ms a block at DCGAN sizes);
+        contiguous otherwise, as plain modules have it. Values, state_dict
+        keys and loading are unaffected."""
         weight = self._modules["0"].weight
         on_cpu = weight.device.type == "cpu"
         fmt = torch.channels_last if self._fused and on_cpu else torch.contiguous_format

@@ -63,7 +63,8 @@ def conv_transpose_bn_act(
         activation: "relu", "leaky_relu" (with ``slope`` > 0), "tanh" or "none".
 
     Returns:
-        [N, C_out, (H-1)*sH - 2*pH + kH + opH, ...] in input's dtype and device.
+        [N, C_out, (H-1)*sH - 2*pH + kH + opH, ...] in input's dtype and device
+        (channels-last on the CPU, the kernel's layout).
         Differentiable in input, weight, bias, bn_weight and bn_bias. Devices
         without a pygan kernel run :func:`conv_transpose_bn_act_reference`.
     """
