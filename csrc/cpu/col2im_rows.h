@@ -69,13 +69,14 @@ inline at::Tensor conv_transpose_few_channels(const at::Tensor& input, const at:
                                               const std::optional<at::Tensor>& bias,
                                               at::IntArrayRef stride, at::IntArrayRef padding,
                                               at::IntArrayRef output_padding) {
+  // The output size of each spatial dimension d.
+  const auto out = [&](int d) {
+    return (input.size(d) - 1) * stride[d - 2] - 2 * padding[d - 2] + weight.size(d) +
+           output_padding[d - 2];
+  };
   const Col2imShape s{input.size(0), input.size(2), input.size(3), weight.size(1),
                       weight.size(2), weight.size(3), stride[0], stride[1], padding[0],
-                      padding[1],
-                      (input.size(2) - 1) * stride[0] - 2 * padding[0] + weight.size(2) +
-                          output_padding[0],
-                      (input.size(3) - 1) * stride[1] - 2 * padding[1] + weight.size(3) +
-                          output_padding[1]};
+                      padding[1], out(2), out(3)};
   const at::Tensor cols =
       at::mm(input.permute({0, 2, 3, 1}).reshape({-1, input.size(1)}),
              gemm_columns(weight, /*taps_major=*/true));
