@@ -10,3 +10,14 @@ DEVICES = ["cpu", pytest.param("cuda", marks=CUDA)]
 @pytest.fixture(params=DEVICES)
 def device(request):
     return torch.device(request.param)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def full_float32_on_cuda():
+    """cuDNN convolutions default to TF32 on Ampere and later (~1e-3 relative
+    error), and the tests compare float32 results at 1e-4 against paths that
+    run cuBLAS GEMMs (full float32 by default): both take full float32 here."""
+    saved = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
+    yield
+    torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
