@@ -67,6 +67,7 @@ def contenders(image_size: int, batch: int, device, amp: str | None, with_compil
 
 
 def profile(args, device, amp) -> None:
+    from torch.autograd import DeviceType
     from torch.profiler import ProfilerActivity, profile as torch_profile
 
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda"
@@ -84,7 +85,14 @@ def profile(args, device, amp) -> None:
                     torch.cuda.synchronize()
             print(f"{size}x{size}, batch {batch}, {name}, {args.profile} steps, "
                   f"{torch.get_num_threads()} threads")
-            print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=15))
+            events = prof.key_averages()
+            print(events.table(sort_by="self_cpu_time_total", row_limit=15))
+            if device.type == "cuda":  # host-bound when the kernels leave the GPU idle
+                busy = sum(e.self_device_time_total for e in events
+                           if e.device_type == DeviceType.CUDA) / args.profile
+                print(events.table(sort_by="self_device_time_total", row_limit=15))
+                print(f"kernel time {busy / 1e3:.3f} ms a step; host-bound when below the "
+                      "step's median time")
 
 
 def main() -> None:

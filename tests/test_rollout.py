@@ -155,6 +155,7 @@ def test_rewards_agree_with_the_reference(device):
     """Mean discriminator probability of the completions of each prefix,
     kernel against reference, within 5 standard errors."""
     G = model(vocab=30, emb=5, hidden=10, length=6, std=0.8).to(device)
+    torch.manual_seed(0)  # D seeded itself: on CUDA the global stream reached here changed
     D = CNNTextDiscriminator(30, 8, widths=(1, 2, 3), maps=(4, 4, 4)).to(device).eval()
     D.out.weight.mul_(100.0)  # a discriminator with opinions: rewards spread over (0, 1)
     seqs = sequences(G.cpu(), 3, seed=1).to(device)
@@ -168,7 +169,7 @@ def test_rewards_agree_with_the_reference(device):
     ref = rewards(rollout_reference(G, seqs, n, generator=torch.Generator(device).manual_seed(9)))
     se = ((kernel.var(0) + ref.var(0)) / n).sqrt()
     assert ((kernel.mean(0) - ref.mean(0)).abs() <= 5 * se + 1e-9).all()
-    # The shortest prefixes leave the rewards open (0.13-0.15 on the CPU).
+    # The shortest prefixes leave the rewards open (std 0.34-0.40 with this D).
     spread = {"kernel": kernel[:, 0].std(0), "reference": ref[:, 0].std(0)}
     assert all(s.min() > 0.1 for s in spread.values()), spread
 
