@@ -6,10 +6,11 @@
 //                 gates for all 8 rows, reading the transposed gate weights
 //                 coalesced.
 //  chunk_stats    the projection fused with level 1 of the sampling: a block
-//                 computes the logits of 32 rows x 128 vocabulary entries
-//                 (h and W_out tiles in shared memory, 16 accumulators per
-//                 thread), then each warp reduces its rows' 32-entry chunks
-//                 (max and tree sum by xor-shuffles) and writes only those
+//                 computes the logits of 32 rows x 256 vocabulary entries
+//                 (h and W_out tiles in shared memory, 32 accumulators per
+//                 thread: 8 rows x 4 entries of one chunk), then reduces
+//                 each row's 32-entry chunks (max and tree sum, in-thread
+//                 then by xor-shuffles over 8 lanes) and writes only those
 //                 two numbers per chunk: the logits never reach memory.
 //  draw           one warp per row: the chunk-level CDF, the Philox draws,
 //                 the chosen chunk's 32 logits recomputed, the token written.
@@ -28,10 +29,13 @@ namespace {
 
 constexpr unsigned kFullMask = 0xffffffffu;
 constexpr int kLstmRows = 8;
-constexpr int kStatRows = 32;           // rows per chunk_stats block (4 per warp)
-constexpr int kStatChunks = 4;          // chunks per chunk_stats block (one per lane group)
-constexpr int kStatVocab = kStatChunks * kChunk;
-constexpr int kStatThreads = 256;
+constexpr int kRowsPerWarp = 8;         // chunk_stats: rows per warp ...
+constexpr int kWarpChunks = 4;          // ... and chunks (8 lanes each)
+constexpr int kStatRowGroups = 4;       // warps along the rows ...
+constexpr int kStatVocabGroups = 2;     // ... and the vocabulary: 32 rows x 8 chunks a block
+constexpr int kStatRows = kStatRowGroups * kRowsPerWarp;
+constexpr int kStatVocab = kStatVocabGroups * kWarpChunks * kChunk;
+constexpr int kStatThreads = kStatRowGroups * kStatVocabGroups * kChunk;
 constexpr int kKTile = 32;              // hidden units per shared-memory tile
 constexpr int kDrawWarps = 8;
 
@@ -140,25 +144,47 @@ __global__ void lstm_step(const float* __restrict__ emb, const float* __restrict
   }
 }
 
+// chunk_stats' shared-memory row of vocabulary entry j of its tile: rotated
+// by 8 per chunk within the chunk, so that the 32 lanes of a warp (entry
+// t + 8 e of chunk g for lane 8 g + t) read 32 different banks.
+__device__ int ws_row(int j) {
+  return (j & ~(kChunk - 1)) | ((j + 8 * (j / kChunk)) & (kChunk - 1));
+}
+
 // Level 1 of the sampling for rows [0, rows) of h ([rows, H]): chunk
 // statistics into cmax/csum [rows, chunks]. Grid: (vocabulary tiles, row tiles).
+//
+// Warp w owns rows 8 (w % 4) .. +8 and chunks 4 (w / 4) .. +4 of the block's
+// 32 x 256 tile; lane l owns chunk g = l / 8 of those, and in it entries
+// t, t+8, t+16, t+24 (t = l % 8) of all 8 rows: 32 accumulators, so per k
+// 6 shared loads (two broadcast float4 of h, four w) feed 32 FMAs. Owning
+// t, t+8, t+16, t+24 makes the first two levels of tree_sum32 (pairs 16 and
+// 8 apart) in-thread and the last three (4, 2, 1) xor-shuffles within the
+// 8 lanes: the same pairs, so the same bits as the CPU's tree.
 __global__ void __launch_bounds__(kStatThreads)
     chunk_stats(const float* __restrict__ h, int64_t rows, const float* __restrict__ w_out,
                 const float* __restrict__ b_out, int64_t V, int64_t H, float inv_temp,
                 float* __restrict__ cmax, float* __restrict__ csum, int64_t chunks) {
-  // hs is k-major so a warp's 4 rows at one k are one float4 (broadcast) load:
-  // 5 shared loads per 16 FMAs instead of 8. The +4 keeps rows 16-byte aligned.
+  // hs is k-major: a warp's 8 rows at one k are two broadcast float4 loads.
   __shared__ __align__(16) float hs[kKTile][kStatRows + 4];
-  __shared__ float ws[kStatVocab][kKTile + 1];  // +1: lanes read rows without bank conflicts
+  // ws rows by ws_row; the stride kKTile + 1 is 1 mod 32, so the loads
+  // (lanes along k) write without bank conflicts too.
+  __shared__ float ws[kStatVocab][kKTile + 1];
   const int warp = threadIdx.x / kChunk, lane = threadIdx.x % kChunk;
+  const int rg = warp % kStatRowGroups, g = (warp / kStatRowGroups) * kWarpChunks + lane / 8;
+  const int t = lane % 8;
   const int64_t r0 = blockIdx.y * int64_t(kStatRows), v0 = blockIdx.x * int64_t(kStatVocab);
-  float acc[4][kStatChunks];
+  int wrow[4];
+  bool valid[4];
+  float acc[kRowsPerWarp][4];
 #pragma unroll
-  for (int q = 0; q < kStatChunks; ++q) {
-    const int64_t v = v0 + q * kChunk + lane;
-    const float bias = v < V ? b_out[v] : 0.0f;
+  for (int e = 0; e < 4; ++e) {
+    const int j = g * kChunk + t + 8 * e;
+    wrow[e] = ws_row(j);
+    valid[e] = v0 + j < V;
+    const float bias = valid[e] ? b_out[v0 + j] : 0.0f;
 #pragma unroll
-    for (int r = 0; r < 4; ++r) acc[r][q] = bias;
+    for (int r = 0; r < kRowsPerWarp; ++r) acc[r][e] = bias;
   }
   for (int64_t k0 = 0; k0 < H; k0 += kKTile) {
     const int kc = H - k0 < kKTile ? int(H - k0) : kKTile;
@@ -171,36 +197,38 @@ __global__ void __launch_bounds__(kStatThreads)
     for (int i = threadIdx.x; i < kStatVocab * kKTile; i += kStatThreads) {
       const int64_t v = v0 + i / kKTile;
       const int k = i % kKTile;
-      ws[i / kKTile][k] = v < V && k < kc ? w_out[v * H + k0 + k] : 0.0f;
+      ws[ws_row(i / kKTile)][k] = v < V && k < kc ? w_out[v * H + k0 + k] : 0.0f;
     }
     __syncthreads();
     for (int k = 0; k < kc; ++k) {
-      const float4 h4 = *reinterpret_cast<const float4*>(&hs[k][warp * 4]);
-      const float hv[4] = {h4.x, h4.y, h4.z, h4.w};
-      float wv[kStatChunks];
+      const float4 ha = *reinterpret_cast<const float4*>(&hs[k][rg * kRowsPerWarp]);
+      const float4 hb = *reinterpret_cast<const float4*>(&hs[k][rg * kRowsPerWarp + 4]);
+      const float hv[kRowsPerWarp] = {ha.x, ha.y, ha.z, ha.w, hb.x, hb.y, hb.z, hb.w};
+      float wv[4];
 #pragma unroll
-      for (int q = 0; q < kStatChunks; ++q) wv[q] = ws[q * kChunk + lane][k];
+      for (int e = 0; e < 4; ++e) wv[e] = ws[wrow[e]][k];
 #pragma unroll
-      for (int r = 0; r < 4; ++r)
+      for (int r = 0; r < kRowsPerWarp; ++r)
 #pragma unroll
-        for (int q = 0; q < kStatChunks; ++q) acc[r][q] = fmaf(hv[r], wv[q], acc[r][q]);
+        for (int e = 0; e < 4; ++e) acc[r][e] = fmaf(hv[r], wv[e], acc[r][e]);
     }
   }
+  const int64_t c = v0 / kChunk + g;
 #pragma unroll
-  for (int q = 0; q < kStatChunks; ++q) {
-    const int64_t c = v0 / kChunk + q;
-    const bool valid = v0 + q * kChunk + lane < V;
+  for (int r = 0; r < kRowsPerWarp; ++r) {
+    float m = valid[0] ? acc[r][0] : -INFINITY;  // fmaxf: NaN only where all are NaN
 #pragma unroll
-    for (int r = 0; r < 4; ++r) {
-      float m = valid ? acc[r][q] : -INFINITY;
-      for (int o = kChunk / 2; o > 0; o /= 2) m = fmaxf(m, __shfl_xor_sync(kFullMask, m, o));
-      float w = valid ? softmax_weight(acc[r][q], m, inv_temp) : 0.0f;
-      for (int o = kChunk / 2; o > 0; o /= 2) w = w + __shfl_xor_sync(kFullMask, w, o);
-      const int64_t row = r0 + warp * 4 + r;
-      if (lane == 0 && row < rows && c < chunks) {
-        cmax[row * chunks + c] = m;
-        csum[row * chunks + c] = w;
-      }
+    for (int e = 1; e < 4; ++e) m = fmaxf(m, valid[e] ? acc[r][e] : -INFINITY);
+    for (int o = 4; o > 0; o /= 2) m = fmaxf(m, __shfl_xor_sync(kFullMask, m, o));
+    float w[4];
+#pragma unroll
+    for (int e = 0; e < 4; ++e) w[e] = valid[e] ? softmax_weight(acc[r][e], m, inv_temp) : 0.0f;
+    float sum = (w[0] + w[2]) + (w[1] + w[3]);  // tree_sum32's levels 16 and 8
+    for (int o = 4; o > 0; o /= 2) sum = sum + __shfl_xor_sync(kFullMask, sum, o);
+    const int64_t row = r0 + rg * kRowsPerWarp + r;
+    if (t == 0 && row < rows && c < chunks) {
+      cmax[row * chunks + c] = m;
+      csum[row * chunks + c] = sum;
     }
   }
 }
