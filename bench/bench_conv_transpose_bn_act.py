@@ -2,9 +2,15 @@
 loss): pygan's fused ConvTransposeBNAct blocks against
   (a) eager torch modules (the same generator with fused=False),
   (b) torch.compile of (a),
-  (c) on the CPU, (a) converted to channels-last (``model.to(memory_format=
-      torch.channels_last)``): the layout pygan's CPU kernel uses, so (c)
-      against pygan is what the fusion itself is worth there.
+  (c) (a) converted to channels-last (``model.to(memory_format=
+      torch.channels_last)``): on the CPU the layout pygan's kernel uses, so
+      (c) against pygan is what the fusion itself is worth there; on CUDA
+      also "pygan NHWC", pygan's generator converted the same way (cuDNN
+      then skips its NCHW <-> NHWC conversion kernels);
+  (d), (e) on CUDA, pygan and (a) with the whole step (zero_grad, forward,
+      backward) captured in a CUDA graph and replayed: no host work per
+      kernel, so their ratio is the kernels' own (small steps are bound by
+      the host's launches otherwise).
 Floor: the transposed convolutions' FLOPs (forward, input and weight
 gradients) at the measured matmul rate, and the bytes of one write and one
 read per activation (forward and backward) at the measured copy bandwidth.
@@ -41,7 +47,8 @@ def conv_flops_and_bytes(G: DCGANGenerator, batch: int, elem_bytes: int) -> tupl
     return flops, nbytes
 
 
-def contenders(image_size: int, batch: int, device, amp: str | None, with_compile: bool):
+def contenders(image_size: int, batch: int, device, amp: str | None, with_compile: bool,
+               with_graphs: bool = False):
     torch.manual_seed(0)
     fused = DCGANGenerator(image_size, CHANNELS, Z_DIM, NGF, fused=True).to(device)
     eager = copy.deepcopy(fused)
@@ -49,10 +56,12 @@ def contenders(image_size: int, batch: int, device, amp: str | None, with_compil
     z = torch.randn(batch, Z_DIM, device=device)
     weight = torch.randn(batch, CHANNELS, image_size, image_size, device=device)
 
-    def step_of(model):
+    def step_of(model, graph_safe=False):
         def step():
             model.zero_grad(set_to_none=True)
-            with torch.autocast(device.type, torch.bfloat16, enabled=amp == "bf16"):
+            # Capture needs autocast's cast cache off (torch.cuda.graphs docs).
+            with torch.autocast(device.type, torch.bfloat16, enabled=amp == "bf16",
+                                cache_enabled=not graph_safe):
                 out = model(z)
             (out.float() * weight).mean().backward()
         return step
@@ -60,10 +69,30 @@ def contenders(image_size: int, batch: int, device, amp: str | None, with_compil
     fns = {"pygan": step_of(fused), "(a) eager": step_of(eager)}
     if with_compile:
         fns["(b) compile(a)"] = step_of(torch.compile(copy.deepcopy(eager)))
-    if device.type == "cpu":
-        fns["(c) eager NHWC"] = step_of(
-            copy.deepcopy(eager).to(memory_format=torch.channels_last))
+    fns["(c) eager NHWC"] = step_of(copy.deepcopy(eager).to(memory_format=torch.channels_last))
+    if device.type == "cuda":  # the CPU kernel is channels-last already
+        fns["pygan NHWC"] = step_of(copy.deepcopy(fused).to(memory_format=torch.channels_last))
+    if device.type == "cuda" and with_graphs:
+        fns["(d) pygan graph"] = cuda_graph(step_of(copy.deepcopy(fused), graph_safe=True))
+        fns["(e) eager graph"] = cuda_graph(step_of(copy.deepcopy(eager), graph_safe=True))
     return fns, fused
+
+
+def cuda_graph(step):
+    """step captured in a CUDA graph (after warm-up on a side stream, as
+    capture requires); returns its replay. Gradients are set to None inside
+    the step, so the captured backward allocates them from the graph's pool
+    and every replay rewrites them."""
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):
+        for _ in range(3):
+            step()
+    torch.cuda.current_stream().wait_stream(side)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        step()
+    return graph.replay
 
 
 def profile(args, device, amp) -> None:
@@ -123,7 +152,7 @@ def main() -> None:
     for w in args.workloads:
         shown = len(lines)
         size, batch = map(int, w.split("x"))
-        fns, G = contenders(size, batch, device, amp, not args.no_compile)
+        fns, G = contenders(size, batch, device, amp, not args.no_compile, with_graphs=True)
         flops, nbytes = conv_flops_and_bytes(G, batch, 2 if amp else 4)
         floor = max(flops / peak, nbytes / bw)
         med = median_times(fns, device, reps, warmup=3)
@@ -137,6 +166,9 @@ def main() -> None:
             rows.append({"image_size": size, "batch": batch, "contender": name,
                          "median_s": t, "speedup_of_pygan": t / med["pygan"],
                          "gflop": flops / 1e9, "mbytes": nbytes / 1e6, "floor_s": floor})
+        if "(d) pygan graph" in med:
+            lines.append(f"  CUDA graphs, eager / pygan: "
+                         f"{med['(e) eager graph'] / med['(d) pygan graph']:.2f}x")
         lines.append("")
         print("\n".join(lines[shown:]), flush=True)  # a run cut short keeps what it measured
     suffix = ("" if amp is None else f"_{amp}") + (f"_{args.threads}t" if args.threads else "")

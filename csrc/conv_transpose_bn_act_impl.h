@@ -4,7 +4,8 @@
 // backend's fused batch-norm + activation passes.
 //
 // A backend provides a memory format for its activations (channels-last on
-// the CPU, contiguous on CUDA), its forward convolution (conv_transpose below,
+// the CPU; on CUDA the layout it is given, cuda_activation_format), its
+// forward convolution (conv_transpose below,
 // or its own code for some shapes) and two functions (csrc/cpu, csrc/cuda):
 //   forward_pass(y, out, gamma, beta, mean, var, p):  out = act(bn(y)); in
 //     training mode it first writes the batch mean and biased variance of y
@@ -130,6 +131,19 @@ inline bool is_pointwise_gemm(const at::Tensor& input, at::IntArrayRef padding,
 // channels-last output is copied, else in (c, kh, kw) order.
 inline at::Tensor gemm_columns(const at::Tensor& t, bool taps_major) {
   return (taps_major ? t.permute({0, 2, 3, 1}) : t).reshape({t.size(0), -1});
+}
+
+// Channels-last strides that are not also contiguous ones (a tensor with
+// one channel or 1x1 planes is both, and either reading of it is the same).
+inline bool is_channels_last(const at::Tensor& t) {
+  return t.dim() == 4 && !t.is_contiguous() && t.is_contiguous(at::MemoryFormat::ChannelsLast);
+}
+
+// The CUDA activations' format: channels-last when the input or the weight
+// is, as cuDNN chooses its output's (the CPU's is always channels-last).
+inline at::MemoryFormat cuda_activation_format(const at::Tensor& input, const at::Tensor& weight) {
+  return is_channels_last(input) || is_channels_last(weight) ? at::MemoryFormat::ChannelsLast
+                                                             : at::MemoryFormat::Contiguous;
 }
 
 inline bool is_taps_major(const at::Tensor& weight) {

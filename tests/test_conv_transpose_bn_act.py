@@ -12,6 +12,8 @@ from pygan.models import DCGANGenerator
 from pygan.nn import ConvTransposeBNAct
 from pygan.ops import conv_transpose_bn_act, conv_transpose_bn_act_reference
 
+from .conftest import CUDA
+
 TOL = {torch.float32: dict(rtol=1e-4, atol=1e-4), torch.float64: dict(rtol=1e-9, atol=1e-9),
        torch.bfloat16: dict(rtol=3e-2, atol=3e-2), torch.float16: dict(rtol=5e-3, atol=5e-3)}
 
@@ -66,13 +68,18 @@ def compare(fused: ConvTransposeBNAct, x: torch.Tensor, steps: int = 2) -> None:
 @pytest.mark.parametrize("shape", SHAPES.values(), ids=SHAPES.keys())
 @pytest.mark.parametrize("activation", ["relu", "leaky_relu", "tanh", "none"])
 @pytest.mark.parametrize("training", [True, False], ids=["train", "eval"])
-def test_matches_unfused_modules(device, shape, activation, training):
+@pytest.mark.parametrize("fmt", [torch.contiguous_format, torch.channels_last],
+                         ids=["nchw", "nhwc"])
+def test_matches_unfused_modules(device, shape, activation, training, fmt):
+    """On CUDA "nhwc" runs the kernels on channels-last activations, their
+    channels as [N * H * W, C, 1]; the CPU kernel is channels-last either way."""
     cin, cout, k, s, p, op, h, w, n = shape
     torch.manual_seed(0)
     block = ConvTransposeBNAct(cin, cout, k, s, p, op, bias=False, activation=activation).to(device)
+    block.to(memory_format=fmt)
     randomize_bn(block)
     block.train(training)
-    compare(block, torch.randn(n, cin, h, w, device=device))
+    compare(block, torch.randn(n, cin, h, w, device=device).contiguous(memory_format=fmt))
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
@@ -149,6 +156,35 @@ def test_cpu_layouts():
     assert weight.is_contiguous(memory_format=torch.channels_last)
 
 
+@CUDA
+def test_cuda_layouts():
+    """On CUDA the block runs in the layout it is given: NCHW by default (a
+    CPU block's channels-last weight comes back contiguous), NHWC after
+    .to(memory_format=torch.channels_last); out in that layout, gradients of
+    input and weight in their own, the same values either way."""
+    torch.manual_seed(4)
+    block = ConvTransposeBNAct(6, 64, 4, 2, 1, bias=True).cuda()
+    assert block[0].weight.is_contiguous()
+    x = torch.randn(3, 6, 4, 5, device="cuda")
+    results = []
+    for fmt in (torch.contiguous_format, torch.channels_last):
+        block.to(memory_format=fmt)
+        weight = block[0].weight
+        assert weight.is_contiguous(memory_format=fmt)
+        xi = x.contiguous(memory_format=fmt).detach().requires_grad_()
+        out = block(xi)
+        assert out.is_contiguous(memory_format=fmt)
+        (out * torch.arange(out.numel(), device="cuda").view_as(out)).sum().backward()
+        assert xi.grad.is_contiguous(memory_format=fmt)
+        assert weight.grad.is_contiguous(memory_format=fmt)
+        results.append((out.detach(), xi.grad, weight.grad.clone()))
+        block.zero_grad()
+    for a, b in zip(*results):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-3)  # grads reach ~1e4 here
+    block.fused = False
+    assert block[0].weight.is_contiguous(memory_format=torch.channels_last)
+
+
 def test_statistics_of_offset_activations(device):
     """Batch statistics stay accurate when the mean dwarfs the spread: the
     fused block in float32 is no further from the same block in float64 than
@@ -212,10 +248,15 @@ def test_gradcheck_float64():
             assert torch.autograd.gradcheck(f, args, eps=1e-6, atol=1e-5)
 
 
-def test_opcheck():
+@pytest.mark.parametrize("fmt", [torch.contiguous_format, torch.channels_last],
+                         ids=["nchw", "nhwc"])
+def test_opcheck(device, fmt):
+    """The fake kernel's output layout included (CUDA follows input/weight's)."""
     torch.manual_seed(0)
-    x, w = torch.randn(2, 3, 4, 4), torch.randn(3, 5, 4, 4)
-    g, b, rm, rv = torch.rand(5) + 0.5, torch.randn(5), torch.zeros(5), torch.ones(5)
+    x, w = (torch.randn(*size, device=device).contiguous(memory_format=fmt)
+            for size in ((2, 3, 4, 4), (3, 5, 4, 4)))
+    g, b, rm, rv = (t.to(device) for t in (torch.rand(5) + 0.5, torch.randn(5), torch.zeros(5),
+                                           torch.ones(5)))
     for training in (True, False):
         args = (x.requires_grad_(), w.requires_grad_(), None, g.requires_grad_(),
                 b.requires_grad_(), rm, rv, [2, 2], [1, 1], [0, 0], True, training, 1e-5,

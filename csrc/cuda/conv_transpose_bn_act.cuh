@@ -14,7 +14,8 @@
 namespace pygan {
 namespace cuda {
 
-// NCHW activations: n images, c channels, hw = H * W elements per plane.
+// Activations as [n, c, hw]: NCHW is n images, c channels, hw = H * W
+// elements per plane; NHWC is n = N * H * W pixels, c channels, hw = 1.
 struct BNActShape {
   int64_t n;
   int64_t c;

@@ -1,6 +1,8 @@
 // CUDA registration of pygan::conv_transpose_bn_act and its backward: the
 // shared composition (checks, cuDNN convolution via ATen) with the fused
-// passes of conv_transpose_bn_act.cu, on the current stream.
+// passes of conv_transpose_bn_act.cu, on the current stream. Activations stay
+// in the layout they come in (NCHW, or NHWC when the input or weight is
+// channels-last, which spares cuDNN's layout conversions).
 #include <ATen/ATen.h>
 #include <c10/cuda/CUDAException.h>
 #include <c10/cuda/CUDAGuard.h>
@@ -18,8 +20,12 @@ namespace {
 
 constexpr const char* kOp = "conv_transpose_bn_act";
 
+// The kernels' [n, c, hw] view of activations: an NHWC tensor is
+// [N * H * W, C, 1] (planes of one element, channel stride 1).
 cuda::BNActShape shape_of(const at::Tensor& t) {
-  return {t.size(0), t.size(1), t.size(2) * t.size(3)};
+  const int64_t hw = t.size(2) * t.size(3);
+  if (is_channels_last(t)) return {t.size(0) * hw, t.size(1), 1};
+  return {t.size(0), t.size(1), hw};
 }
 
 const void* ptr_or_null(const std::optional<at::Tensor>& t) {
@@ -51,7 +57,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> forward_cuda(
   return conv_transpose_bn_act_forward(
       input, weight, bias, bn_weight, bn_bias, running_mean, running_var, stride, padding,
       output_padding, normalize, training, eps, std::string(activation), slope,
-      at::MemoryFormat::Contiguous, conv_transpose,
+      cuda_activation_format(input, weight), conv_transpose,
       [](const at::Tensor& y, at::Tensor& out, const auto& gamma, const auto& beta,
          at::Tensor& mean, at::Tensor& var, const BNActParams& p) {
         const cuda::Dtype dtype = cuda_dtype(y.scalar_type(), kOp);
@@ -74,7 +80,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> backward_
   return conv_transpose_bn_act_backward(
       grad_out, input, weight, bn_weight, out, y, mean, var, stride, padding, output_padding,
       normalize, training, eps, std::string(activation), slope, output_mask,
-      at::MemoryFormat::Contiguous,
+      cuda_activation_format(input, weight),
       [](const at::Tensor& dout, const at::Tensor& o, const at::Tensor& yy, const auto& gamma,
          const at::Tensor& mu, const at::Tensor& v, const BNActParams& p, at::Tensor& dy,
          at::Tensor& dgamma, at::Tensor& dbeta) {

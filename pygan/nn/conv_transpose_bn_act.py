@@ -26,7 +26,8 @@ class ConvTransposeBNAct(nn.Sequential):
     ``num_batches_tracked``). Tensors the op has no kernel for (e.g. bfloat16
     on the CPU) take the unfused path. A fused block on the CPU keeps its
     conv weight channels-last, the CPU kernel's layout, and returns
-    channels-last outputs.
+    channels-last outputs. On CUDA the block runs in the layout it is given:
+    NCHW by default, NHWC after ``.to(memory_format=torch.channels_last)``.
 
     Input [N, in_channels, H, W] -> output [N, out_channels, H', W'] with
     H' = (H - 1) * stride - 2 * padding + kernel_size + output_padding.
@@ -61,22 +62,31 @@ class ConvTransposeBNAct(nn.Sequential):
         self._fused = bool(value)
         self._set_weight_layout()
 
-    def _set_weight_layout(self) -> None:
-        """Sets the conv weight's layout: channels-last for a fused block on the
-        CPU, the kernel's layout (a contiguous weight would be converted, and
-        its gradient back, on every call: ~0.2-0.4 ms a block at DCGAN sizes);
-        contiguous otherwise, as plain modules have it. Values, state_dict
-        keys and loading are unaffected."""
+    def _set_weight_layout(self, from_cpu: bool = False) -> None:
+        """Sets the conv weight's layout on the CPU: channels-last for a fused
+        block, the kernel's layout (a contiguous weight would be converted,
+        and its gradient back, on every call: ~0.2-0.4 ms a block at DCGAN
+        sizes), contiguous for a plain one. Elsewhere the weight keeps the
+        user's layout (``.to(memory_format=torch.channels_last)`` runs the
+        CUDA kernel channels-last), except that one arriving from the CPU
+        (``from_cpu``), whose layout pygan chose, becomes contiguous, as
+        plain modules have it. Values, state_dict keys and loading are
+        unaffected."""
         weight = self._modules["0"].weight
-        on_cpu = weight.device.type == "cpu"
-        fmt = torch.channels_last if self._fused and on_cpu else torch.contiguous_format
+        if weight.device.type == "cpu":
+            fmt = torch.channels_last if self._fused else torch.contiguous_format
+        elif from_cpu:
+            fmt = torch.contiguous_format
+        else:
+            return
         if not weight.is_contiguous(memory_format=fmt):
             with torch.no_grad():
                 weight.data = weight.data.contiguous(memory_format=fmt)
 
     def _apply(self, fn, recurse=True):
+        from_cpu = self._modules["0"].weight.device.type == "cpu"
         super()._apply(fn, recurse)
-        self._set_weight_layout()  # .to(device) keeps strides: pick the new device's layout
+        self._set_weight_layout(from_cpu)  # .to(device) keeps strides
         return self
 
     def _compute_dtype(self, x: Tensor) -> torch.dtype | None:

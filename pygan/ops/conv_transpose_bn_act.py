@@ -63,8 +63,9 @@ def conv_transpose_bn_act(
         activation: "relu", "leaky_relu" (with ``slope`` > 0), "tanh" or "none".
 
     Returns:
-        [N, C_out, (H-1)*sH - 2*pH + kH + opH, ...] in input's dtype and device
-        (channels-last on the CPU, the kernel's layout).
+        [N, C_out, (H-1)*sH - 2*pH + kH + opH, ...] in input's dtype and device,
+        channels-last on the CPU (the kernel's layout) and on CUDA when input
+        or weight is channels-last (as cuDNN's convolutions), else contiguous.
         Differentiable in input, weight, bias, bn_weight and bn_bias. Devices
         without a pygan kernel run :func:`conv_transpose_bn_act_reference`.
     """
@@ -100,10 +101,19 @@ def _out_size(size: int, k: int, s: int, p: int, op: int) -> int:
     return (size - 1) * s - 2 * p + k + op
 
 
-def _activation_format(device: torch.device) -> torch.memory_format:
+def _is_channels_last(t: Tensor) -> bool:
+    """Channels-last strides that are not also contiguous ones."""
+    return (t.dim() == 4 and not t.is_contiguous()
+            and t.is_contiguous(memory_format=torch.channels_last))
+
+
+def _activation_format(input: Tensor, weight: Tensor) -> torch.memory_format:
     """The kernels' layout for out and y: channels-last on the CPU, where
-    oneDNN's convolutions run faster on it, contiguous on CUDA."""
-    return torch.channels_last if device.type == "cpu" else torch.contiguous_format
+    oneDNN's convolutions run faster on it; on CUDA channels-last when input
+    or weight is, as cuDNN chooses (csrc's cuda_activation_format)."""
+    if input.device.type == "cpu" or _is_channels_last(input) or _is_channels_last(weight):
+        return torch.channels_last
+    return torch.contiguous_format
 
 
 @torch.library.register_fake("pygan::conv_transpose_bn_act")
@@ -114,7 +124,7 @@ def _forward_fake(input, weight, bias, bn_weight, bn_bias, running_mean, running
                       output_padding[i]) for i in range(2))
     stats_dtype = torch.float32 if input.dtype in (torch.float16, torch.bfloat16) else input.dtype
     out = torch.empty((n, c, h, w), dtype=input.dtype, device=input.device,
-                      memory_format=_activation_format(input.device))
+                      memory_format=_activation_format(input, weight))
     y = torch.empty_like(out) if normalize else input.new_empty((0,))
     stats = (c,) if normalize else (0,)
     return out, y, input.new_empty(stats, dtype=stats_dtype), input.new_empty(stats, dtype=stats_dtype)
