@@ -172,13 +172,13 @@ def bench_setting(name, device, reps, a_rollouts, peak, lines, rows):
     lines.append("")
 
 
-def adversarial_epoch(device, reps) -> dict:
+def adversarial_epoch(device, reps, oracle_path: Path) -> dict:
     """Seconds of one adversarial step of SeqGANTrainer on the oracle with
     the loop rewards (a) and with the trainer's own (pygan) rewards."""
     from pygan.trainers import SeqGANConfig, SeqGANTrainer
     from pygan.trainers import seqgan as seqgan_module
 
-    oracle = OracleLSTM.from_npz(ORACLE) if ORACLE.is_file() else OracleLSTM.random(seed=0)
+    oracle = OracleLSTM.from_npz(oracle_path)
     data = oracle.generate(10000, seed=0)
     config = SeqGANConfig(seed=0, device=str(device), batch_size=64, mle_steps=0,
                           d_pretrain_steps=0, steps=1, d_emb_dim=D_CONFIG["emb_dim"],
@@ -216,9 +216,13 @@ def main() -> None:
                              "are independent loops); default: DEFAULT_A_ROLLOUTS")
     parser.add_argument("--threads", type=int, default=0, help="CPU threads (default: torch's)")
     parser.add_argument("--epoch", action="store_true", help="also time an adversarial step")
+    parser.add_argument("--oracle", type=Path, default=ORACLE,
+                        help="the oracle LSTM's .npz for --epoch (default: ../shared/data's)")
     parser.add_argument("--append", action="store_true",
                         help="add to bench/results/rollout_<device>.* instead of replacing them")
     args = parser.parse_args()
+    if args.epoch and not args.oracle.is_file():
+        parser.error(f"--oracle: no file {args.oracle}")
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
@@ -236,8 +240,9 @@ def main() -> None:
         bench_setting(name, device, reps, a_rollouts, peak, lines, rows)
         print("\n".join(lines[shown:]), flush=True)  # a run cut short keeps what it measured
     if args.epoch:
-        epoch, shown = adversarial_epoch(device, 1), len(lines)
-        lines.append("one adversarial step of SeqGANTrainer on the oracle (G step with rewards, "
+        epoch, shown = adversarial_epoch(device, 1, args.oracle), len(lines)
+        lines.append(f"one adversarial step of SeqGANTrainer on the oracle {args.oracle.name} "
+                     "(G step with rewards, "
                      "rollout update, 5 D rounds x 3 epochs of 10,000 + 10,000):")
         for who in ("(a) loop", "pygan"):
             lines.append(f"  {who:<10}{epoch[who]:>10.1f} s")

@@ -174,13 +174,13 @@ def test_cuda_layouts():
         xi = x.contiguous(memory_format=fmt).detach().requires_grad_()
         out = block(xi)
         assert out.is_contiguous(memory_format=fmt)
-        (out * torch.arange(out.numel(), device="cuda").view_as(out)).sum().backward()
+        out.backward(torch.randn(out.shape, generator=torch.Generator().manual_seed(0)).cuda())
         assert xi.grad.is_contiguous(memory_format=fmt)
         assert weight.grad.is_contiguous(memory_format=fmt)
         results.append((out.detach(), xi.grad, weight.grad.clone()))
         block.zero_grad()
-    for a, b in zip(*results):
-        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-3)  # grads reach ~1e4 here
+    for a, b in zip(*results):  # cuDNN sums in another order in each layout
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5 * b.abs().max().item())
     block.fused = False
     assert block[0].weight.is_contiguous(memory_format=torch.channels_last)
 
