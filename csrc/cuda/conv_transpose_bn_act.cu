@@ -1,13 +1,14 @@
 // CUDA passes of pygan::conv_transpose_bn_act. Training-mode batch norm
-// splits each channel into slices of whole planes, about kTargetBlocks
-// blocks in all (one block per channel left most of an H100 idle on DCGAN's
-// 64-256 channels). Forward: stats_partial reduces each slice to its mean and
-// centred sum of squares; channel_apply combines a channel's slices (Chan et
-// al.'s formula) and normalises + activates the same slice, which it reads
-// back from L2. Backward: grad_partial sums g and g * (y - mean) per slice,
-// grad_apply adds the slices' sums and writes dy. Indices inside a slice are
-// 32-bit (the one-block-per-channel kernels did a 64-bit division per element).
-// Eval mode and unnormalised blocks are elementwise grid-stride kernels.
+// splits each channel into slices, about kTargetBlocks blocks in all (one
+// block per channel left most of an H100 idle on DCGAN's 64-256 channels):
+// of whole planes for NCHW (PlaneSlice), of rows x 32 channels for NHWC
+// (ColumnSlice, coalesced along the channels). Forward: stats_partial
+// reduces each slice to its mean and centred sum of squares; channel_apply
+// combines a channel's slices (Chan et al.'s formula) and normalises +
+// activates the same slice, which it reads back from L2. Backward:
+// grad_partial sums g and g * (y - mean) per slice, grad_apply adds the
+// slices' sums and writes dy. Eval mode and unnormalised blocks are
+// elementwise grid-stride kernels (either layout: channel (i / hw) % c).
 #include <cuda_runtime.h>
 
 #include <cstdint>
@@ -21,6 +22,8 @@ namespace {
 constexpr int kThreads = 256;
 constexpr int kWarps = kThreads / 32;
 constexpr int64_t kTargetBlocks = 512;
+constexpr int kColTile = 32;                      // channels a ColumnSlice block owns
+constexpr int kRowPhases = kThreads / kColTile;   // its warps, each every 8th row
 
 // Sum over the block, returned to every thread. `shared` holds kWarps values.
 template <typename Acc>
@@ -40,23 +43,30 @@ __device__ __forceinline__ Acc param_or(const Acc* p, int64_t ch, Acc fallback) 
   return p == nullptr ? fallback : p[ch];
 }
 
-// Slices per channel: enough for ~kTargetBlocks blocks, at most one per plane.
-int64_t splits_of(const BNActShape& s) {
-  const int64_t want = (kTargetBlocks + s.c - 1) / s.c;
-  return want < s.n ? want : s.n;
+// Elements of slice k of a channel (whole planes, or rows when hw == 1).
+__device__ __forceinline__ int64_t slice_count(const BNActShape& s, int64_t splits, int64_t k) {
+  return ((k + 1) * s.n / splits - k * s.n / splits) * s.hw;
 }
 
-// The slice of block blockIdx.x: channel ch, planes [b0, b0 + count / hw).
-// Element li (< count) of the slice is at base + (li / hw) * plane + li % hw.
-struct Slice {
+// The training-mode kernels work on slices of a channel, through one of two
+// views. Each gives: ch, split, valid (the thread has a channel), elements(),
+// each(f) (f(offset) for the thread's elements), reduce(v, shared) (the sum
+// over the slice's threads, to every thread) and partial_writer() (the thread
+// that writes the slice's partials, at [ch][split]).
+//
+// PlaneSlice (hw > 1: NCHW): block blockIdx.x is channel ch, planes
+// [b0, b0 + count / hw); element li (< count) of the slice is at
+// base + (li / hw) * plane + li % hw, the index math 32-bit.
+struct PlaneSlice {
   int64_t ch;
   int64_t split;
   int64_t base;
   uint32_t count;
   uint32_t hw;
   int64_t plane;
+  static constexpr bool valid = true;
 
-  __device__ Slice(const BNActShape& s, int64_t splits) {
+  __device__ PlaneSlice(const BNActShape& s, int64_t splits) {
     ch = blockIdx.x / splits;
     split = blockIdx.x % splits;
     const int64_t b0 = split * s.n / splits, b1 = (split + 1) * s.n / splits;
@@ -65,49 +75,100 @@ struct Slice {
     plane = s.c * s.hw;
     base = b0 * plane + ch * s.hw;
   }
-  __device__ __forceinline__ int64_t at(uint32_t li) const {
-    const uint32_t b = li / hw;
-    return base + int64_t(b) * plane + (li - b * hw);
+  __device__ int64_t elements() const { return count; }
+  template <typename F>
+  __device__ void each(F&& f) const {
+    for (uint32_t li = threadIdx.x; li < count; li += kThreads) {
+      const uint32_t b = li / hw;
+      f(base + int64_t(b) * plane + (li - b * hw));
+    }
   }
+  template <typename Acc>
+  __device__ Acc reduce(Acc v, Acc* shared) const { return block_sum(v, shared); }
+  __device__ bool partial_writer() const { return threadIdx.x == 0; }
 };
 
-// Elements of slice k of a channel (whole planes, as Slice splits them).
-__device__ __forceinline__ int64_t slice_count(const BNActShape& s, int64_t splits, int64_t k) {
-  return ((k + 1) * s.n / splits - k * s.n / splits) * s.hw;
+// ColumnSlice (hw == 1: NHWC, or 1x1 planes, an [n, c] matrix whose columns
+// are the channels): block (split, tile) owns kColTile adjacent channels (a
+// warp's lanes, so a row's read is one coalesced segment) of rows [r0, r1),
+// its warps taking every kRowPhases-th row.
+struct ColumnSlice {
+  int64_t ch;
+  int64_t split;
+  int64_t r0;
+  int64_t r1;
+  int64_t c;
+  int phase;
+  bool valid;
+
+  __device__ ColumnSlice(const BNActShape& s, int64_t splits) {
+    ch = blockIdx.y * int64_t(kColTile) + threadIdx.x % kColTile;
+    valid = ch < s.c;
+    split = blockIdx.x;
+    r0 = split * s.n / splits;
+    r1 = (split + 1) * s.n / splits;
+    c = s.c;
+    phase = threadIdx.x / kColTile;
+  }
+  __device__ int64_t elements() const { return r1 - r0; }
+  template <typename F>
+  __device__ void each(F&& f) const {
+    if (!valid) return;
+    for (int64_t r = r0 + phase; r < r1; r += kRowPhases) f(r * c + ch);
+  }
+  template <typename Acc>
+  __device__ Acc reduce(Acc v, Acc* shared) const {  // over the row phases of each lane
+    const int lane = threadIdx.x % kColTile;
+    __syncthreads();  // `shared` may still be read by a previous call
+    shared[threadIdx.x] = v;
+    __syncthreads();
+    Acc total = 0;
+    for (int q = 0; q < kRowPhases; ++q) total += shared[q * kColTile + lane];
+    return total;
+  }
+  __device__ bool partial_writer() const { return valid && phase == 0; }
+};
+
+// Slices per channel (about kTargetBlocks blocks in all, at most one per
+// plane or row) and the grid, for the view the shape takes.
+struct SliceLaunch {
+  bool columns;
+  int64_t splits;
+  dim3 grid;
+};
+
+SliceLaunch slice_launch(const BNActShape& s) {
+  const bool columns = s.hw == 1;
+  const int64_t groups = columns ? (s.c + kColTile - 1) / kColTile : s.c;
+  const int64_t want = (kTargetBlocks + groups - 1) / groups;
+  const int64_t splits = want < s.n ? want : s.n;
+  return {columns, splits,
+          columns ? dim3(unsigned(splits), unsigned(groups)) : dim3(unsigned(groups * splits))};
 }
 
-template <typename T, typename Acc>
-__global__ void __launch_bounds__(kThreads)
-    stats_partial(const T* __restrict__ y, BNActShape s, int64_t splits, Acc* part_mean,
-                  Acc* part_m2) {
-  __shared__ Acc shared[kWarps];
-  const Slice sl(s, splits);
-  Acc sum = 0;
-  for (uint32_t i = threadIdx.x; i < sl.count; i += kThreads) sum += to_acc(y[sl.at(i)]);
-  const Acc mu = block_sum(sum, shared) / Acc(sl.count);
-  Acc sq = 0;  // around the slice's own mean: the second pass reads from L1/L2
-  for (uint32_t i = threadIdx.x; i < sl.count; i += kThreads) {
-    const Acc d = to_acc(y[sl.at(i)]) - mu;
-    sq += d * d;
-  }
-  sq = block_sum(sq, shared);
-  if (threadIdx.x == 0) {
-    part_mean[blockIdx.x] = mu;
-    part_m2[blockIdx.x] = sq;
-  }
+template <typename T>
+struct Tag {
+  using type = T;
+};
+
+// f(Tag<PlaneSlice>) or f(Tag<ColumnSlice>).
+template <typename F>
+void dispatch_slice(const SliceLaunch& l, F&& f) {
+  if (l.columns) f(Tag<ColumnSlice>{});
+  else f(Tag<PlaneSlice>{});
 }
 
-// Training mode: the channel's statistics (written to mean/var by slice 0),
-// then out = act(bn(y)) over this block's slice.
-template <Act A, typename T, typename Acc>
-__global__ void __launch_bounds__(kThreads)
-    channel_apply(const T* __restrict__ y, T* __restrict__ out, const Acc* gamma,
-                  const Acc* beta, Acc* mean, Acc* var, const Acc* part_mean,
-                  const Acc* part_m2, BNActShape s, int64_t splits, BNActParams p) {
-  const Slice sl(s, splits);
-  // Chan et al.: the channel's mean and M2 from its slices' (count, mean, M2).
-  const Acc* pm = part_mean + sl.ch * splits;
-  const Acc* p2 = part_m2 + sl.ch * splits;
+// A channel's batch mean and biased variance from its slices' (count, mean,
+// M2) by Chan et al.'s formula; pm, p2: the channel's `splits` partials.
+template <typename Acc>
+struct MeanVar {
+  Acc mean;
+  Acc var;
+};
+
+template <typename Acc>
+__device__ MeanVar<Acc> combine_slices(const Acc* pm, const Acc* p2, const BNActShape& s,
+                                       int64_t splits) {
   const Acc m = Acc(s.n * s.hw);
   Acc mu = 0;
   for (int64_t k = 0; k < splits; ++k) mu += Acc(slice_count(s, splits, k)) * pm[k];
@@ -117,17 +178,50 @@ __global__ void __launch_bounds__(kThreads)
     const Acc d = pm[k] - mu;
     m2 += p2[k] + Acc(slice_count(s, splits, k)) * d * d;
   }
-  const Acc v = m2 / m;
-  if (sl.split == 0 && threadIdx.x == 0) {
-    mean[sl.ch] = mu;
-    var[sl.ch] = v;
+  return {mu, m2 / m};
+}
+
+template <typename Sl, typename T, typename Acc>
+__global__ void __launch_bounds__(kThreads)
+    stats_partial(const T* __restrict__ y, BNActShape s, int64_t splits, Acc* part_mean,
+                  Acc* part_m2) {
+  __shared__ Acc shared[kThreads];
+  const Sl sl(s, splits);
+  Acc sum = 0;
+  sl.each([&](int64_t o) { sum += to_acc(y[o]); });
+  const Acc mu = sl.reduce(sum, shared) / Acc(sl.elements());
+  Acc sq = 0;  // around the slice's own mean: the second pass reads from L1/L2
+  sl.each([&](int64_t o) {
+    const Acc d = to_acc(y[o]) - mu;
+    sq += d * d;
+  });
+  sq = sl.reduce(sq, shared);
+  if (sl.partial_writer()) {
+    part_mean[sl.ch * splits + sl.split] = mu;
+    part_m2[sl.ch * splits + sl.split] = sq;
   }
-  const auto ss = bn_fold(mu, bn_invstd(v, Acc(p.eps)), param_or(gamma, sl.ch, Acc(1)),
+}
+
+// Training mode: the channel's statistics (written to mean/var by slice 0),
+// then out = act(bn(y)) over this block's slice.
+template <typename Sl, Act A, typename T, typename Acc>
+__global__ void __launch_bounds__(kThreads)
+    channel_apply(const T* __restrict__ y, T* __restrict__ out, const Acc* gamma,
+                  const Acc* beta, Acc* mean, Acc* var, const Acc* part_mean,
+                  const Acc* part_m2, BNActShape s, int64_t splits, BNActParams p) {
+  const Sl sl(s, splits);
+  if (!sl.valid) return;
+  const MeanVar<Acc> mv =
+      combine_slices(part_mean + sl.ch * splits, part_m2 + sl.ch * splits, s, splits);
+  if (sl.split == 0 && sl.partial_writer()) {
+    mean[sl.ch] = mv.mean;
+    var[sl.ch] = mv.var;
+  }
+  const auto ss = bn_fold(mv.mean, bn_invstd(mv.var, Acc(p.eps)), param_or(gamma, sl.ch, Acc(1)),
                           param_or(beta, sl.ch, Acc(0)));
-  for (uint32_t i = threadIdx.x; i < sl.count; i += kThreads) {
-    const int64_t o = sl.at(i);
+  sl.each([&](int64_t o) {
     out[o] = from_acc<T, Acc>(act_forward(A, to_acc(y[o]) * ss.scale + ss.shift, Acc(p.slope)));
-  }
+  });
 }
 
 template <Act A, typename T, typename Acc>
@@ -148,53 +242,52 @@ __global__ void elementwise_forward(const T* y, T* out, const Acc* gamma, const 
   }
 }
 
-template <Act A, typename T, typename Acc>
+template <typename Sl, Act A, typename T, typename Acc>
 __global__ void __launch_bounds__(kThreads)
     grad_partial(const T* __restrict__ dout, const T* __restrict__ out,
                  const T* __restrict__ y, const Acc* mean, BNActShape s, int64_t splits,
                  BNActParams p, Acc* part_g, Acc* part_gc) {
-  __shared__ Acc shared[kWarps];
-  const Slice sl(s, splits);
-  const Acc mu = mean[sl.ch], slope = Acc(p.slope);
+  __shared__ Acc shared[kThreads];
+  const Sl sl(s, splits);
+  const Acc mu = sl.valid ? mean[sl.ch] : Acc(0), slope = Acc(p.slope);
   Acc sg = 0, sgc = 0;
-  for (uint32_t i = threadIdx.x; i < sl.count; i += kThreads) {
-    const int64_t o = sl.at(i);
+  sl.each([&](int64_t o) {
     const Acc g = to_acc(dout[o]) * act_grad_from_out(A, to_acc(out[o]), slope);
     sg += g;
     sgc += g * (to_acc(y[o]) - mu);
-  }
-  sg = block_sum(sg, shared);
-  sgc = block_sum(sgc, shared);
-  if (threadIdx.x == 0) {
-    part_g[blockIdx.x] = sg;
-    part_gc[blockIdx.x] = sgc;
+  });
+  sg = sl.reduce(sg, shared);
+  sgc = sl.reduce(sgc, shared);
+  if (sl.partial_writer()) {
+    part_g[sl.ch * splits + sl.split] = sg;
+    part_gc[sl.ch * splits + sl.split] = sgc;
   }
 }
 
-template <Act A, typename T, typename Acc>
+template <typename Sl, Act A, typename T, typename Acc>
 __global__ void __launch_bounds__(kThreads)
     grad_apply(const T* __restrict__ dout, const T* __restrict__ out, const T* __restrict__ y,
                const Acc* gamma, const Acc* mean, const Acc* var, const Acc* part_g,
                const Acc* part_gc, T* __restrict__ dy, Acc* dgamma, Acc* dbeta, BNActShape s,
                int64_t splits, BNActParams p) {
-  const Slice sl(s, splits);
+  const Sl sl(s, splits);
+  if (!sl.valid) return;
   const Acc mu = mean[sl.ch], invstd = bn_invstd(var[sl.ch], Acc(p.eps)), slope = Acc(p.slope);
   Acc sg = 0, sgc = 0;
   for (int64_t k = 0; k < splits; ++k) {
     sg += part_g[sl.ch * splits + k];
     sgc += part_gc[sl.ch * splits + k];
   }
-  if (sl.split == 0 && threadIdx.x == 0) {
+  if (sl.split == 0 && sl.partial_writer()) {
     dgamma[sl.ch] = sgc * invstd;
     dbeta[sl.ch] = sg;
   }
   const auto k = bn_grad_coeffs(param_or(gamma, sl.ch, Acc(1)), invstd, sg, sgc, s.n * s.hw,
                                 p.training);
-  for (uint32_t i = threadIdx.x; i < sl.count; i += kThreads) {
-    const int64_t o = sl.at(i);
+  sl.each([&](int64_t o) {
     const Acc g = to_acc(dout[o]) * act_grad_from_out(A, to_acc(out[o]), slope);
     dy[o] = from_acc<T, Acc>(k.k * g + k.c1 * (to_acc(y[o]) - mu) + k.c0);
-  }
+  });
 }
 
 template <Act A, typename T, typename Acc>
@@ -225,7 +318,7 @@ unsigned elementwise_blocks(int64_t total) {
 
 size_t bn_act_workspace_bytes(Dtype dtype, BNActShape shape) {
   const size_t acc = dtype == Dtype::kFloat64 ? sizeof(double) : sizeof(float);
-  return shape.n > 0 ? 2 * acc * size_t(shape.c * splits_of(shape)) : 0;
+  return shape.n > 0 ? 2 * acc * size_t(shape.c * slice_launch(shape).splits) : 0;
 }
 
 cudaError_t bn_act_forward_launch(Dtype dtype, const void* y, void* out, const void* gamma,
@@ -240,20 +333,21 @@ cudaError_t bn_act_forward_launch(Dtype dtype, const void* y, void* out, const v
     auto* oo = static_cast<T*>(out);
     const auto* g = static_cast<const Acc*>(gamma);
     const auto* b = static_cast<const Acc*>(beta);
-    const int64_t splits = splits_of(shape);
-    const unsigned blocks = static_cast<unsigned>(shape.c * splits);
+    const SliceLaunch l = slice_launch(shape);
     const bool batch_stats = p.normalize && p.training;
     auto* part_mean = static_cast<Acc*>(workspace);
-    auto* part_m2 = batch_stats ? part_mean + shape.c * splits : nullptr;
-    if (batch_stats)
-      stats_partial<T, Acc><<<blocks, kThreads, 0, stream>>>(yy, shape, splits, part_mean,
-                                                              part_m2);
+    auto* part_m2 = batch_stats ? part_mean + shape.c * l.splits : nullptr;
     return dispatch_act(p.act, [&](auto tag) {
       constexpr Act A = decltype(tag)::value;
       if (batch_stats) {
-        channel_apply<A, T, Acc><<<blocks, kThreads, 0, stream>>>(
-            yy, oo, g, b, static_cast<Acc*>(mean), static_cast<Acc*>(var), part_mean, part_m2,
-            shape, splits, p);
+        dispatch_slice(l, [&](auto slice) {
+          using Sl = typename decltype(slice)::type;
+          stats_partial<Sl, T, Acc><<<l.grid, kThreads, 0, stream>>>(yy, shape, l.splits,
+                                                                      part_mean, part_m2);
+          channel_apply<Sl, A, T, Acc><<<l.grid, kThreads, 0, stream>>>(
+              yy, oo, g, b, static_cast<Acc*>(mean), static_cast<Acc*>(var), part_mean,
+              part_m2, shape, l.splits, p);
+        });
       } else {
         elementwise_forward<A, T, Acc>
             <<<elementwise_blocks(shape.n * shape.c * shape.hw), kThreads, 0, stream>>>(
@@ -280,18 +374,20 @@ cudaError_t bn_act_backward_launch(Dtype dtype, const void* dout, const void* ou
       const auto* go = static_cast<const T*>(dout);
       const auto* oo = static_cast<const T*>(out);
       if (p.normalize) {
-        const int64_t splits = splits_of(shape);
-        const unsigned blocks = static_cast<unsigned>(shape.c * splits);
+        const SliceLaunch l = slice_launch(shape);
         auto* part_g = static_cast<Acc*>(workspace);
-        auto* part_gc = part_g + shape.c * splits;
+        auto* part_gc = part_g + shape.c * l.splits;
         const auto* yy = static_cast<const T*>(y);
         const auto* mu = static_cast<const Acc*>(mean);
-        grad_partial<A, T, Acc><<<blocks, kThreads, 0, stream>>>(go, oo, yy, mu, shape, splits,
-                                                                 p, part_g, part_gc);
-        grad_apply<A, T, Acc><<<blocks, kThreads, 0, stream>>>(
-            go, oo, yy, static_cast<const Acc*>(gamma), mu, static_cast<const Acc*>(var), part_g,
-            part_gc, static_cast<T*>(dy), static_cast<Acc*>(dgamma), static_cast<Acc*>(dbeta),
-            shape, splits, p);
+        dispatch_slice(l, [&](auto slice) {
+          using Sl = typename decltype(slice)::type;
+          grad_partial<Sl, A, T, Acc><<<l.grid, kThreads, 0, stream>>>(
+              go, oo, yy, mu, shape, l.splits, p, part_g, part_gc);
+          grad_apply<Sl, A, T, Acc><<<l.grid, kThreads, 0, stream>>>(
+              go, oo, yy, static_cast<const Acc*>(gamma), mu, static_cast<const Acc*>(var),
+              part_g, part_gc, static_cast<T*>(dy), static_cast<Acc*>(dgamma),
+              static_cast<Acc*>(dbeta), shape, l.splits, p);
+        });
       } else {
         elementwise_backward<A, T, Acc><<<elementwise_blocks(total), kThreads, 0, stream>>>(
             go, oo, static_cast<T*>(dy), total, Acc(p.slope));
