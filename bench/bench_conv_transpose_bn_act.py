@@ -7,10 +7,10 @@ loss): pygan's fused ConvTransposeBNAct blocks against
       (c) against pygan is what the fusion itself is worth there; on CUDA
       also "pygan NHWC", pygan's generator converted the same way (cuDNN
       then skips its NCHW <-> NHWC conversion kernels);
-  (d), (e) on CUDA, pygan and (a) with the whole step (zero_grad, forward,
-      backward) captured in a CUDA graph and replayed: no host work per
-      kernel, so their ratio is the kernels' own (small steps are bound by
-      the host's launches otherwise).
+  "... graph": on CUDA, pygan, (a) and the NHWC pair with the whole step
+      (zero_grad, forward, backward) captured in a CUDA graph and replayed:
+      no host work per kernel, so their ratios are the kernels' own (small
+      steps are bound by the host's launches otherwise).
 Floor: the transposed convolutions' FLOPs (forward, input and weight
 gradients) at the measured matmul rate, and the bytes of one write and one
 read per activation (forward and backward) at the measured copy bandwidth.
@@ -30,6 +30,7 @@ from common import copy_bandwidth, device_name, matmul_rate, median_times, write
 from pygan.models import DCGANGenerator
 
 Z_DIM, NGF, CHANNELS = 100, 64, 3
+GRAPHED = {"pygan": "(a) eager", "pygan NHWC": "(c) eager NHWC"}  # pygan's: its baseline
 
 
 def conv_flops_and_bytes(G: DCGANGenerator, batch: int, elem_bytes: int) -> tuple[float, float]:
@@ -69,12 +70,15 @@ def contenders(image_size: int, batch: int, device, amp: str | None, with_compil
     fns = {"pygan": step_of(fused), "(a) eager": step_of(eager)}
     if with_compile:
         fns["(b) compile(a)"] = step_of(torch.compile(copy.deepcopy(eager)))
-    fns["(c) eager NHWC"] = step_of(copy.deepcopy(eager).to(memory_format=torch.channels_last))
+    models = {"pygan": fused, "(a) eager": eager,
+              "(c) eager NHWC": copy.deepcopy(eager).to(memory_format=torch.channels_last)}
+    fns["(c) eager NHWC"] = step_of(models["(c) eager NHWC"])
     if device.type == "cuda":  # the CPU kernel is channels-last already
-        fns["pygan NHWC"] = step_of(copy.deepcopy(fused).to(memory_format=torch.channels_last))
-    if device.type == "cuda" and with_graphs:
-        fns["(d) pygan graph"] = cuda_graph(step_of(copy.deepcopy(fused), graph_safe=True))
-        fns["(e) eager graph"] = cuda_graph(step_of(copy.deepcopy(eager), graph_safe=True))
+        models["pygan NHWC"] = copy.deepcopy(fused).to(memory_format=torch.channels_last)
+        fns["pygan NHWC"] = step_of(models["pygan NHWC"])
+        if with_graphs:
+            for name in [*GRAPHED, *GRAPHED.values()]:
+                fns[f"{name} graph"] = cuda_graph(step_of(copy.deepcopy(models[name]), True))
     return fns, fused
 
 
@@ -166,9 +170,10 @@ def main() -> None:
             rows.append({"image_size": size, "batch": batch, "contender": name,
                          "median_s": t, "speedup_of_pygan": t / med["pygan"],
                          "gflop": flops / 1e9, "mbytes": nbytes / 1e6, "floor_s": floor})
-        if "(d) pygan graph" in med:
-            lines.append(f"  CUDA graphs, eager / pygan: "
-                         f"{med['(e) eager graph'] / med['(d) pygan graph']:.2f}x")
+        for mine, theirs in GRAPHED.items():
+            if f"{mine} graph" in med:
+                lines.append(f"  CUDA graphs, {theirs} / {mine}: "
+                             f"{med[f'{theirs} graph'] / med[f'{mine} graph']:.2f}x")
         lines.append("")
         print("\n".join(lines[shown:]), flush=True)  # a run cut short keeps what it measured
     suffix = ("" if amp is None else f"_{amp}") + (f"_{args.threads}t" if args.threads else "")

@@ -6,7 +6,8 @@
 # under the smaller of its own limit and what is left of BUDGET seconds, so a
 # slow step costs the later ones, never the whole run.
 #
-#   OUT=/some/dir [STEPS="..."] bash bench/gpu_check.sh [BUDGET_SECONDS] [FASHION_MNIST_DIR]
+#   OUT=/some/dir [STEPS="..."] bash bench/gpu_check.sh [BUDGET_SECONDS] [FASHION_MNIST_DIR] \
+#       [SEQGAN_ORACLE_NPZ]
 #
 # STEPS picks steps by name (default: all, in this order): tests_cuda (tests
 # named for CUDA: the ops' CUDA cases and CPU/CUDA parity), bench_conv,
@@ -22,6 +23,7 @@ cd "$(dirname "$0")/.."
 OUT=${OUT:-$PWD/gpu_check_out}
 BUDGET=${1:-540}
 FMNIST=${2:-/usr/share/datasets/fashion-mnist}
+ORACLE=${3:-../shared/data/seqgan_oracle_lstm.npz}
 PY=${PYTHON:-python3}
 LOGS=$(mktemp -d)
 SUMMARY=$OUT/summary.txt
@@ -94,7 +96,9 @@ SANITIZE=(compute-sanitizer "${FILTER[@]}" --error-exitcode 9)
 step tests_cuda 200 "${PYTEST[@]}" -n 16 -k "cuda or CUDA" tests
 tail_of tests_cuda 15
 step bench_conv 150 $PY bench/bench_conv_transpose_bn_act.py --device cuda --reps 50
-step bench_rollout 120 $PY bench/bench_rollout.py --device cuda --epoch
+EPOCH=(--epoch --oracle "$ORACLE")
+[[ -f $ORACLE ]] || EPOCH=()  # no oracle carried: no adversarial step
+step bench_rollout 150 $PY bench/bench_rollout.py --device cuda "${EPOCH[@]}"
 step bench_rmsprop 90 $PY bench/bench_rmsprop_clip.py --device cuda
 step memcheck 150 "${SANITIZE[@]}" --tool memcheck "${PYTEST[@]}" -k cuda $OP_TESTS
 tail_of memcheck 6
