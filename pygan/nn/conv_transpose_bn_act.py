@@ -27,7 +27,9 @@ class ConvTransposeBNAct(nn.Sequential):
     on the CPU) take the unfused path. A fused block on the CPU keeps its
     conv weight channels-last, the CPU kernel's layout, and returns
     channels-last outputs. On CUDA the block runs in the layout it is given:
-    NCHW by default, NHWC after ``.to(memory_format=torch.channels_last)``.
+    NCHW by default, NHWC after ``.to(memory_format=torch.channels_last)``
+    (fewer host calls, but its batch-norm kernels are slower than NCHW's for
+    now: bench/results/h100.md).
 
     Input [N, in_channels, H, W] -> output [N, out_channels, H', W'] with
     H' = (H - 1) * stride - 2 * padding + kernel_size + output_padding.
