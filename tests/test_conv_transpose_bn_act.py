@@ -156,6 +156,22 @@ def test_cpu_layouts():
     assert weight.is_contiguous(memory_format=torch.channels_last)
 
 
+def test_weight_layout_off_the_cpu():
+    """The layout rule for devices other than the CPU, checked on "meta": a
+    fused block's channels-last CPU weight (pygan's choice) arrives
+    contiguous, as plain modules have it; a layout the user then picks stays,
+    also when fused is toggled."""
+    block = ConvTransposeBNAct(6, 5, 4, 2, 1, bias=False)
+    assert block[0].weight.is_contiguous(memory_format=torch.channels_last)
+    block.to("meta")
+    assert block[0].weight.is_contiguous()
+    block.to(memory_format=torch.channels_last)
+    for fused in (False, True):
+        block.fused = fused
+        weight = block[0].weight
+        assert weight.is_contiguous(memory_format=torch.channels_last) and not weight.is_contiguous()
+
+
 @CUDA
 def test_cuda_layouts():
     """On CUDA the block runs in the layout it is given: NCHW by default (a
