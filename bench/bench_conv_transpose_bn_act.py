@@ -30,7 +30,7 @@ from common import copy_bandwidth, device_name, matmul_rate, median_times, write
 from pygan.models import DCGANGenerator
 
 Z_DIM, NGF, CHANNELS = 100, 64, 3
-GRAPHED = {"pygan": "(a) eager", "pygan NHWC": "(c) eager NHWC"}  # pygan's: its baseline
+GRAPHED = {"pygan": "(a) eager", "pygan NHWC": "(c) eager NHWC"}  # graphed pairs: pygan: baseline
 
 
 def conv_flops_and_bytes(G: DCGANGenerator, batch: int, elem_bytes: int) -> tuple[float, float]:

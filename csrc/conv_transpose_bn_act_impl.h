@@ -5,8 +5,8 @@
 //
 // A backend provides a memory format for its activations (channels-last on
 // the CPU; on CUDA the layout it is given, cuda_activation_format), its
-// forward convolution (conv_transpose below,
-// or its own code for some shapes) and two functions (csrc/cpu, csrc/cuda):
+// forward convolution (conv_transpose below, or its own code for some
+// shapes) and two functions (csrc/cpu, csrc/cuda):
 //   forward_pass(y, out, gamma, beta, mean, var, p):  out = act(bn(y)); in
 //     training mode it first writes the batch mean and biased variance of y
 //     into mean/var, in eval mode it reads the running statistics from them.
@@ -146,9 +146,6 @@ inline at::MemoryFormat cuda_activation_format(const at::Tensor& input, const at
                                                              : at::MemoryFormat::Contiguous;
 }
 
-inline bool is_taps_major(const at::Tensor& weight) {
-  return weight.suggest_memory_format() == at::MemoryFormat::ChannelsLast;
-}
 
 // The inverse of gemm_columns for a result [lead, C*kH*kW].
 inline at::Tensor from_gemm_columns(const at::Tensor& m, at::IntArrayRef sizes, bool taps_major) {
@@ -166,7 +163,7 @@ inline at::Tensor conv_transpose(const at::Tensor& input, const at::Tensor& weig
                            /*transposed=*/true, output_padding, 1)
         .contiguous(fmt);
   const int64_t n = input.size(0), c_in = weight.size(0), c_out = weight.size(1);
-  const bool taps_major = is_taps_major(weight);
+  const bool taps_major = is_channels_last(weight);
   at::Tensor y = from_gemm_columns(
       at::mm(input.reshape({n, c_in}), gemm_columns(weight, taps_major)),
       {n, c_out, weight.size(2), weight.size(3)}, taps_major);
@@ -188,7 +185,7 @@ inline std::tuple<at::Tensor, at::Tensor, at::Tensor> conv_transpose_backward(
         padding, dilation_one(), /*transposed=*/true, output_padding, 1, output_mask);
   }
   const int64_t n = input.size(0), c_in = weight.size(0);
-  const bool taps_major = is_taps_major(weight);
+  const bool taps_major = is_channels_last(weight);
   const at::Tensor dy_cols = gemm_columns(dy, taps_major);
   at::Tensor gi, gw, gb;
   if (output_mask[0])

@@ -155,7 +155,7 @@ def test_rewards_agree_with_the_reference(device):
     """Mean discriminator probability of the completions of each prefix,
     kernel against reference, within 5 standard errors."""
     G = model(vocab=30, emb=5, hidden=10, length=6, std=0.8).to(device)
-    torch.manual_seed(0)  # D seeded itself: on CUDA the global stream reached here changed
+    torch.manual_seed(0)  # D's own seed: with CUDA, the global RNG's state here differed
     D = CNNTextDiscriminator(30, 8, widths=(1, 2, 3), maps=(4, 4, 4)).to(device).eval()
     D.out.weight.mul_(100.0)  # a discriminator with opinions: rewards spread over (0, 1)
     seqs = sequences(G.cpu(), 3, seed=1).to(device)
