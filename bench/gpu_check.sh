@@ -10,7 +10,8 @@
 #       [SEQGAN_ORACLE_NPZ]
 #
 # STEPS picks steps by name (default: all, in this order): tests_cuda (tests
-# named for CUDA: the ops' CUDA cases and CPU/CUDA parity), bench_conv,
+# named for CUDA: the ops' CUDA cases and CPU/CUDA parity), bench_calls (host
+# and device time per call of cuDNN, cuBLAS and pygan's passes), bench_conv,
 # bench_rollout, bench_rmsprop, memcheck, tests_rest (the rest of the suite;
 # trainers run on CUDA there too), bench_epoch, bench_conv_bf16, racecheck.
 # The build always runs. Leaves $OUT/summary.txt (each step's status and the
@@ -95,6 +96,8 @@ SANITIZE=(compute-sanitizer "${FILTER[@]}" --error-exitcode 9)
 # memory checker, then the rest.
 step tests_cuda 200 "${PYTEST[@]}" -n 16 -k "cuda or CUDA" tests
 tail_of tests_cuda 15
+step bench_calls 90 bash -c "$PY bench/bench_conv_calls.py --device cuda && \
+  $PY bench/bench_conv_calls.py --device cuda --layout nhwc --workloads 64x128"
 step bench_conv 150 $PY bench/bench_conv_transpose_bn_act.py --device cuda --reps 50
 EPOCH=(--epoch --oracle "$ORACLE")
 [[ -f $ORACLE ]] || EPOCH=()  # no oracle carried: no adversarial step
@@ -111,7 +114,7 @@ step bench_conv_bf16 90 $PY bench/bench_conv_transpose_bn_act.py --device cuda -
 step racecheck 120 "${SANITIZE[@]}" --tool racecheck "${PYTEST[@]}" -k cuda $OP_TESTS
 tail_of racecheck 6
 
-for name in bench_rmsprop bench_conv bench_rollout bench_epoch bench_conv_bf16; do
+for name in bench_calls bench_rmsprop bench_conv bench_rollout bench_epoch bench_conv_bf16; do
   echo "---- $name" >> "$SUMMARY"
   grep -v "^\s*$" "$LOGS/$name.log" 2>/dev/null | tail -n 40 >> "$SUMMARY"
 done

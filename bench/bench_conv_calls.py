@@ -1,0 +1,196 @@
+"""Host and device time per call of the operations a DCGAN generator block
+could be built from, at each block's shapes: what decides between calling
+cuDNN's transposed convolution (pygan's CUDA op today) and building it from
+GEMMs plus a col2im/im2col pass (the issue's other route). A small GPU step
+is bound by host time, so both columns matter.
+
+For each block [N, C_in, H, W] -> [N, C_out, OH, OW] (kernel k):
+  conv fwd / conv bwd   F.conv_transpose2d and aten.convolution_backward
+                        (input and weight gradients): cuDNN on CUDA (TF32
+                        when torch.backends.cudnn.allow_tf32, the default),
+                        oneDNN on the CPU
+  gemm fwd              X [N*H*W, C_in] @ W [C_in, k*k*C_out] (the columns)
+  gemm bwd              dcols @ W^T and X^T @ dcols (input and weight grads)
+  gemm tf32 fwd/bwd     the same with torch.backends.cuda.matmul.allow_tf32
+  col2im / im2col       F.fold of the columns / F.unfold of the output
+                        gradient: the device-time stand-ins for the passes
+                        the GEMM route adds (pygan's would fuse batch norm in)
+  pygan fwd / bwd       pygan.ops' conv_transpose_bn_act and its backward
+  eager bn+act fwd/bwd  F.batch_norm (training) + ReLU, the unfused rest
+
+Host time: seconds to issue a call, from perf_counter around a burst of
+--burst calls (GPU idle before it; the burst cannot fill the launch queue).
+Device time: CUDA events around the same burst queued behind a spin kernel,
+so the host's gaps do not count. On the CPU both are the call's time.
+
+    python bench/bench_conv_calls.py [--device cuda] [--workloads 32x64 64x128]
+"""
+import argparse
+import statistics
+import time
+
+import torch
+from torch.nn import functional as F
+
+from common import device_name, sync, write_results
+from pygan.models import DCGANGenerator
+from pygan.ops import conv_transpose_bn_act, has_kernel
+from pygan.ops.conv_transpose_bn_act import conv_transpose_bn_act_reference
+
+Z_DIM, NGF, CHANNELS = 100, 64, 3
+
+
+def burst_times(fn, device: torch.device, burst: int, rounds: int) -> tuple[float, float]:
+    """Median (host, device) seconds per call of fn over `rounds` bursts."""
+    for _ in range(3):
+        fn()
+    sync(device)
+    host, dev = [], []
+    for _ in range(rounds):
+        sync(device)
+        t0 = time.perf_counter()
+        for _ in range(burst):
+            fn()
+        host.append((time.perf_counter() - t0) / burst)
+        if device.type == "cuda":
+            sync(device)
+            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            # ~20 ms of spinning: longer than the host takes to queue the burst.
+            torch.cuda._sleep(40_000_000)
+            start.record()
+            for _ in range(burst):
+                fn()
+            end.record()
+            end.synchronize()
+            dev.append(start.elapsed_time(end) / 1e3 / burst)
+    sync(device)
+    return statistics.median(host), statistics.median(dev) if dev else statistics.median(host)
+
+
+def with_tf32(fn):
+    def call():
+        old = torch.backends.cuda.matmul.allow_tf32
+        torch.backends.cuda.matmul.allow_tf32 = True
+        try:
+            fn()
+        finally:
+            torch.backends.cuda.matmul.allow_tf32 = old
+    return call
+
+
+def block_calls(block, x: torch.Tensor, fmt: torch.memory_format) -> dict:
+    """name -> zero-argument call, for one block at input x."""
+    conv = block[0]
+    n, c_in, h, w = x.shape
+    k, s, p = conv.kernel_size, list(conv.stride), list(conv.padding)
+    weight = conv.weight.detach().contiguous(memory_format=fmt)
+    y = F.conv_transpose2d(x, weight, None, s, p)
+    c_out, oh, ow = y.shape[1:]
+    taps = k[0] * k[1]
+    x_rows = torch.randn(n * h * w, c_in, device=x.device)
+    w_cols = torch.randn(c_in, taps * c_out, device=x.device)
+    dcols = torch.randn(n * h * w, taps * c_out, device=x.device)
+    cols = torch.randn(n, taps * c_out, h * w, device=x.device)
+    dy = torch.randn_like(y)
+    gemm_fwd = lambda: torch.mm(x_rows, w_cols)  # noqa: E731
+    def gemm_bwd():
+        torch.mm(dcols, w_cols.t())
+        torch.mm(x_rows.t(), dcols)
+    calls = {
+        "conv fwd": lambda: F.conv_transpose2d(x, weight, None, s, p),
+        "conv bwd": lambda: torch.ops.aten.convolution_backward(
+            dy, x, weight, None, s, p, [1, 1], True, [0, 0], 1, [True, True, False]),
+        "gemm fwd": gemm_fwd,
+        "gemm bwd": gemm_bwd,
+    }
+    if x.device.type == "cuda":
+        calls["gemm tf32 fwd"] = with_tf32(gemm_fwd)
+        calls["gemm tf32 bwd"] = with_tf32(gemm_bwd)
+    calls["col2im"] = lambda: F.fold(cols, (oh, ow), k, padding=p, stride=s)
+    calls["im2col"] = lambda: F.unfold(dy, k, padding=p, stride=s)
+    norm = len(block) > 2  # (conv, bn, relu) or (conv, tanh)
+    act_name, act_fn = ("relu", F.relu) if norm else ("tanh", torch.tanh)
+    bn_args = [None] * 4
+    if norm:
+        bn = block[1]
+        bn_args = [bn.weight.detach(), bn.bias.detach(), bn.running_mean.clone(),
+                   bn.running_var.clone()]
+    if has_kernel("conv_transpose_bn_act", x.device):
+        op_args = (s, p, [0, 0], norm, True, 1e-5, act_name, 0.0)
+        out, yy, mu, v = torch.ops.pygan.conv_transpose_bn_act(x, weight, None, *bn_args,
+                                                                *op_args)
+        dout = torch.randn_like(out)  # out's layout
+        calls["pygan fwd"] = lambda: conv_transpose_bn_act(
+            x, weight, None, *bn_args, stride=s, padding=p, normalize=norm, activation=act_name)
+        calls["pygan bwd"] = lambda: torch.ops.pygan.conv_transpose_bn_act_backward(
+            dout, x, weight, bn_args[0], out, yy, mu, v, *op_args, [True, True, False])
+    y_in = y.detach().requires_grad_()
+    gamma_in = bn_args[0].clone().requires_grad_() if norm else None
+
+    def eager_fwd(running=[t.clone() if norm else None for t in bn_args[2:]]):
+        pre = F.batch_norm(y_in, *running, gamma_in, bn_args[1], True, 0.1, 1e-5) if norm else y_in
+        return act_fn(pre)
+    # A graph whose running statistics no later call bumps.
+    act = eager_fwd([t.clone() if norm else None for t in bn_args[2:]])
+    calls["eager bn+act fwd" if norm else "eager act fwd"] = eager_fwd
+    wrt = (y_in, gamma_in) if norm else (y_in,)
+    calls["eager bn+act bwd" if norm else "eager act bwd"] = lambda: torch.autograd.grad(
+        act, wrt, dy, retain_graph=True)
+    return calls
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--workloads", nargs="*", default=["32x64", "64x128"], help="SIZExBATCH")
+    parser.add_argument("--layout", choices=["nchw", "nhwc"], default="nchw",
+                        help="the activations' and weights' layout")
+    parser.add_argument("--burst", type=int, default=20)
+    parser.add_argument("--rounds", type=int, default=0, help="default: 15 on CUDA, 3 on CPU")
+    args = parser.parse_args()
+    device = torch.device(args.device)
+    rounds = args.rounds or (15 if device.type == "cuda" else 3)
+    fmt = torch.channels_last if args.layout == "nhwc" else torch.contiguous_format
+    lines = [f"{device_name(device)}; torch {torch.__version__}; {args.layout}; "
+             f"cudnn.allow_tf32 {torch.backends.cudnn.allow_tf32}; "
+             f"matmul.allow_tf32 {torch.backends.cuda.matmul.allow_tf32}; us per call", ""]
+    print("\n".join(lines), flush=True)
+    rows = []
+    for wl in args.workloads:
+        size, batch = map(int, wl.split("x"))
+        torch.manual_seed(0)
+        G = DCGANGenerator(size, CHANNELS, Z_DIM, NGF, fused=False).to(device)
+        x = torch.randn(batch, Z_DIM, 1, 1, device=device)
+        totals: dict[str, list[float]] = {}
+        shown = len(lines)
+        lines.append(f"{size}x{size}, batch {batch}")
+        lines.append(f"  {'block':<24}{'call':<18}{'host us':>9}{'device us':>11}")
+        for i, block in enumerate(G.blocks):
+            x = x.contiguous(memory_format=fmt)
+            for name, fn in block_calls(block, x, fmt).items():
+                host, dev = burst_times(fn, device, args.burst, rounds)
+                shape = f"{i}: {tuple(x.shape[1:])}"
+                lines.append(f"  {shape:<24}{name:<18}{host * 1e6:>9.1f}{dev * 1e6:>11.1f}")
+                rows.append({"image_size": size, "batch": batch, "block": i, "call": name,
+                             "input": list(x.shape), "host_s": host, "device_s": dev})
+                t = totals.setdefault(name, [0.0, 0.0])
+                t[0], t[1] = t[0] + host, t[1] + dev
+            with torch.no_grad():  # the next block's input
+                x = conv_transpose_bn_act_reference(
+                    x, block[0].weight, None, *((block[1].weight, block[1].bias) if len(block) > 2
+                                                else (None, None)),
+                    stride=block[0].stride, padding=block[0].padding,
+                    normalize=len(block) > 2,
+                    activation="relu" if len(block) > 2 else "tanh")
+        lines.append("  all blocks:")
+        for name, (host, dev) in totals.items():
+            lines.append(f"  {'':<24}{name:<18}{host * 1e6:>9.1f}{dev * 1e6:>11.1f}")
+        lines.append("")
+        print("\n".join(lines[shown:]), flush=True)
+    path = write_results(f"conv_calls_{args.layout}", device,
+                         {"burst": args.burst, "rounds": rounds, "rows": rows, "table": lines})
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()
