@@ -1,0 +1,186 @@
+// conv_transpose_bn_act's CUDA batch-norm + activation kernels, run on the
+// CPU emulation of CUDA (cuda_emulation.h) in double precision and launched
+// as conv_transpose_bn_act.cu launches them, against a direct double
+// computation: both layouts (NCHW planes, NHWC columns), slices of uneven
+// sizes, channel tiles cut short, training and eval mode, no normalisation.
+// The pytest suite runs the real kernels where a GPU is present.
+#include "cuda_emulation.h"
+
+#include <cmath>
+#include <cstdio>
+#include <random>
+#include <vector>
+
+#include "expect.h"
+
+namespace pygan {
+namespace cuda {  // dtype.cuh's conversions, for the double instances
+inline double to_acc(double x) { return x; }
+template <typename T, typename Acc>
+inline T from_acc(Acc x) {
+  return T(x);
+}
+}  // namespace cuda
+}  // namespace pygan
+
+#include "cuda/conv_transpose_bn_act_kernels.cuh"
+
+using namespace pygan;
+using namespace pygan::cuda;
+using namespace pygan::cuda::kernels;
+using Vec = std::vector<double>;
+
+static double act(Act a, double x, double slope) {
+  if (a == Act::kRelu) return x > 0 ? x : 0;
+  if (a == Act::kLeakyRelu) return x > 0 ? x : slope * x;
+  return a == Act::kTanh ? std::tanh(x) : x;
+}
+
+static double act_grad(Act a, double out, double slope) {
+  if (a == Act::kRelu) return out > 0 ? 1 : 0;
+  if (a == Act::kLeakyRelu) return out > 0 ? 1 : slope;
+  return a == Act::kTanh ? 1 - out * out : 1;
+}
+
+static bool close(const Vec& a, const Vec& b) {
+  for (size_t i = 0; i < a.size(); ++i)
+    if (!(std::fabs(a[i] - b[i]) <= 1e-10 * (1 + std::fabs(b[i])))) return false;
+  return true;
+}
+
+// One block's batch-norm forward and backward for activations of n images,
+// c channels, hw pixels, stored NCHW or NHWC.
+struct Case {
+  int64_t n, c, hw;
+  bool nhwc;
+  BNActParams p;
+};
+
+template <Act A>
+static void run_case(emulation::Device& dev, const Case& k, std::mt19937& rng) {
+  const int64_t n = k.n, c = k.c, hw = k.hw, total = n * c * hw, m = n * hw;
+  const BNActShape s = k.nhwc ? BNActShape{n * hw, c, 1} : BNActShape{n, c, hw};
+  const auto at = [&](int64_t b, int64_t ch, int64_t q) {
+    return k.nhwc ? (b * hw + q) * c + ch : (b * c + ch) * hw + q;
+  };
+  std::normal_distribution<double> normal;
+  Vec y(total), dout(total), gamma(c), beta(c), mean(c), var(c);
+  for (auto& v : y) v = 3 + 2 * normal(rng);  // off-centre, as convolution outputs are
+  for (auto& v : dout) v = normal(rng);
+  for (int64_t ch = 0; ch < c; ++ch) {
+    gamma[ch] = 1 + 0.3 * normal(rng);
+    beta[ch] = normal(rng);
+    mean[ch] = normal(rng);  // running statistics for eval mode
+    var[ch] = 1 + std::fabs(normal(rng));
+  }
+  // The reference.
+  Vec r_mean = mean, r_var = var, r_out(total), r_dy(total), r_dg(c), r_db(c);
+  for (int64_t ch = 0; ch < c; ++ch) {
+    if (k.p.normalize && k.p.training) {
+      double mu = 0, v = 0;
+      for (int64_t b = 0; b < n; ++b)
+        for (int64_t q = 0; q < hw; ++q) mu += y[at(b, ch, q)];
+      mu /= double(m);
+      for (int64_t b = 0; b < n; ++b)
+        for (int64_t q = 0; q < hw; ++q) v += (y[at(b, ch, q)] - mu) * (y[at(b, ch, q)] - mu);
+      r_mean[ch] = mu;
+      r_var[ch] = v / double(m);
+    }
+    const double invstd = 1 / std::sqrt(r_var[ch] + k.p.eps);
+    double sg = 0, sgc = 0;
+    for (int64_t b = 0; b < n; ++b)
+      for (int64_t q = 0; q < hw; ++q) {
+        const int64_t o = at(b, ch, q);
+        const double pre = k.p.normalize ? (y[o] - r_mean[ch]) * invstd * gamma[ch] + beta[ch]
+                                         : y[o];
+        r_out[o] = act(A, pre, k.p.slope);
+        const double g = dout[o] * act_grad(A, r_out[o], k.p.slope);
+        sg += g;
+        sgc += g * (y[o] - r_mean[ch]);
+      }
+    r_dg[ch] = sgc * invstd;
+    r_db[ch] = sg;
+    const double kk = k.p.normalize ? gamma[ch] * invstd : 1;
+    const double c1 = k.p.training ? -kk * invstd * invstd * sgc / double(m) : 0;
+    const double c0 = k.p.training ? -kk * sg / double(m) : 0;
+    for (int64_t b = 0; b < n; ++b)
+      for (int64_t q = 0; q < hw; ++q) {
+        const int64_t o = at(b, ch, q);
+        const double g = dout[o] * act_grad(A, r_out[o], k.p.slope);
+        r_dy[o] = k.p.normalize ? kk * g + c1 * (y[o] - r_mean[ch]) + c0 : g;
+      }
+  }
+  // The kernels, launched as bn_act_forward_launch / bn_act_backward_launch do.
+  const SliceLaunch l = slice_launch(s);
+  Vec part(2 * c * l.splits, NAN), out(total, NAN), dy(total, NAN), dg(c, NAN), db(c, NAN);
+  double *pa = part.data(), *pb = pa + c * l.splits;
+  const unsigned blocks = elementwise_blocks(total);
+  if (k.p.normalize && k.p.training) {
+    dispatch_slice(l, [&](auto slice) {
+      using Sl = typename decltype(slice)::type;
+      dev.launch(l.grid, [&] { stats_partial<Sl, double, double>(y.data(), s, l.splits, pa, pb); });
+      dev.launch(l.grid, [&] {
+        channel_apply<Sl, A, double, double>(y.data(), out.data(), gamma.data(), beta.data(),
+                                             mean.data(), var.data(), pa, pb, s, l.splits, k.p);
+      });
+    });
+  } else {
+    dev.launch(dim3(blocks), [&] {
+      elementwise_forward<A, double, double>(y.data(), out.data(), gamma.data(), beta.data(),
+                                             mean.data(), var.data(), s, k.p);
+    });
+  }
+  if (k.p.normalize) {
+    dispatch_slice(l, [&](auto slice) {
+      using Sl = typename decltype(slice)::type;
+      dev.launch(l.grid, [&] {
+        grad_partial<Sl, A, double, double>(dout.data(), out.data(), y.data(), mean.data(), s,
+                                            l.splits, k.p, pa, pb);
+      });
+      dev.launch(l.grid, [&] {
+        grad_apply<Sl, A, double, double>(dout.data(), out.data(), y.data(), gamma.data(),
+                                          mean.data(), var.data(), pa, pb, dy.data(), dg.data(),
+                                          db.data(), s, l.splits, k.p);
+      });
+    });
+  } else {
+    dev.launch(dim3(blocks), [&] {
+      elementwise_backward<A, double, double>(dout.data(), out.data(), dy.data(), total,
+                                              k.p.slope);
+    });
+  }
+  const bool ok = close(out, r_out) && close(dy, r_dy) &&
+                  (!k.p.normalize || (close(mean, r_mean) && close(var, r_var) &&
+                                      close(dg, r_dg) && close(db, r_db)));
+  std::printf("  n %ld c %ld hw %ld %s act %d normalize %d training %d: %ld slices, grid %ux%u %s\n",
+              long(n), long(c), long(hw), k.nhwc ? "nhwc" : "nchw", int(A), int(k.p.normalize),
+              int(k.p.training), long(l.splits), l.grid.x, l.grid.y, ok ? "ok" : "MISMATCH");
+  EXPECT(ok);
+}
+
+static void bn_act_kernels(emulation::Device& dev) {
+  std::mt19937 rng(3);
+  // (n, c, hw): slices of 1 plane or row and uneven ones, channel tiles of
+  // 32 cut short (c = 33, 70), a single image.
+  const int64_t shapes[][3] = {{2, 3, 5}, {3, 70, 9}, {1, 33, 7}, {20, 8, 1}, {5, 9, 12}};
+  for (const auto& sh : shapes)
+    for (bool nhwc : {false, true}) {
+      const Case train{sh[0], sh[1], sh[2], nhwc, {true, true, 1e-5, Act::kLeakyRelu, 0.2}};
+      run_case<Act::kLeakyRelu>(dev, train, rng);
+    }
+  const Case relu_train{4, 40, 6, true, {true, true, 1e-3, Act::kRelu, 0}};
+  run_case<Act::kRelu>(dev, relu_train, rng);
+  const Case tanh_eval{3, 5, 7, false, {true, false, 1e-5, Act::kTanh, 0}};
+  run_case<Act::kTanh>(dev, tanh_eval, rng);
+  const Case eval_nhwc{3, 40, 4, true, {true, false, 1e-5, Act::kLeakyRelu, 0.1}};
+  run_case<Act::kLeakyRelu>(dev, eval_nhwc, rng);
+  const Case plain{2, 3, 25, false, {false, true, 1e-5, Act::kTanh, 0}};
+  run_case<Act::kTanh>(dev, plain, rng);
+}
+
+int main() {
+  emulation::Device dev;
+  bn_act_kernels(dev);
+  std::puts("test_cuda_emulated: all passed");
+  return 0;
+}
