@@ -45,10 +45,22 @@ __device__ __forceinline__ Acc param_or(const Acc* p, int64_t ch, Acc fallback) 
   return p == nullptr ? fallback : p[ch];
 }
 
-// Elements of slice k of a channel (whole planes, or rows when hw == 1).
-__device__ __forceinline__ int64_t slice_count(const BNActShape& s, int64_t splits, int64_t k) {
-  return ((k + 1) * s.n / splits - k * s.n / splits) * s.hw;
-}
+// Elements of slice k of a channel (whole planes, or rows when hw == 1):
+// floor((k+1) n / splits) - floor(k n / splits) planes, from n's quotient and
+// remainder (one 64-bit division per thread; splits <= kTargetBlocks, so the
+// rest fits 32 bits).
+struct SliceSizes {
+  int64_t q;
+  uint32_t rem;
+  uint32_t splits;
+  int64_t hw;
+
+  __device__ SliceSizes(const BNActShape& s, int64_t n_splits)
+      : q(s.n / n_splits), rem(uint32_t(s.n % n_splits)), splits(uint32_t(n_splits)), hw(s.hw) {}
+  __device__ int64_t operator()(uint32_t k) const {
+    return (q + ((k + 1) * rem) / splits - (k * rem) / splits) * hw;
+  }
+};
 
 // The training-mode kernels work on slices of a channel, through one of two
 // views. Each gives: ch, split, valid (the thread has a channel), elements(),
@@ -67,6 +79,8 @@ struct PlaneSlice {
   uint32_t hw;
   int64_t plane;
   static constexpr bool valid = true;
+  static constexpr int kstep = kThreads;  // the block's threads share the partials
+  __device__ int k0() const { return threadIdx.x; }
 
   __device__ PlaneSlice(const BNActShape& s, int64_t splits) {
     ch = blockIdx.x / splits;
@@ -102,6 +116,8 @@ struct ColumnSlice {
   int64_t c;
   int phase;
   bool valid;
+  static constexpr int kstep = kRowPhases;  // each channel's row phases share its partials
+  __device__ int k0() const { return phase; }
 
   __device__ ColumnSlice(const BNActShape& s, int64_t splits) {
     ch = blockIdx.y * int64_t(kColTile) + threadIdx.x % kColTile;
@@ -161,26 +177,33 @@ void dispatch_slice(const SliceLaunch& l, F&& f) {
 }
 
 // A channel's batch mean and biased variance from its slices' (count, mean,
-// M2) by Chan et al.'s formula; pm, p2: the channel's `splits` partials.
+// M2) by Chan et al.'s formula, over part_mean/part_m2 [c][splits]. The
+// threads of a channel share the loop (sl.k0(), step sl.kstep) and add up
+// through sl.reduce: every thread of the block must call it.
 template <typename Acc>
 struct MeanVar {
   Acc mean;
   Acc var;
 };
 
-template <typename Acc>
-__device__ MeanVar<Acc> combine_slices(const Acc* pm, const Acc* p2, const BNActShape& s,
-                                       int64_t splits) {
+template <typename Sl, typename Acc>
+__device__ MeanVar<Acc> combine_slices(const Sl& sl, const Acc* part_mean, const Acc* part_m2,
+                                       const BNActShape& s, int64_t splits, Acc* shared) {
+  const SliceSizes size(s, splits);
   const Acc m = Acc(s.n * s.hw);
+  const Acc* pm = part_mean + sl.ch * splits;
+  const Acc* p2 = part_m2 + sl.ch * splits;
   Acc mu = 0;
-  for (int64_t k = 0; k < splits; ++k) mu += Acc(slice_count(s, splits, k)) * pm[k];
-  mu /= m;
+  if (sl.valid)
+    for (int64_t k = sl.k0(); k < splits; k += Sl::kstep) mu += Acc(size(uint32_t(k))) * pm[k];
+  mu = sl.reduce(mu, shared) / m;
   Acc m2 = 0;
-  for (int64_t k = 0; k < splits; ++k) {
-    const Acc d = pm[k] - mu;
-    m2 += p2[k] + Acc(slice_count(s, splits, k)) * d * d;
-  }
-  return {mu, m2 / m};
+  if (sl.valid)
+    for (int64_t k = sl.k0(); k < splits; k += Sl::kstep) {
+      const Acc d = pm[k] - mu;
+      m2 += p2[k] + Acc(size(uint32_t(k))) * d * d;
+    }
+  return {mu, sl.reduce(m2, shared) / m};
 }
 
 template <typename Sl, typename T, typename Acc>
@@ -211,10 +234,10 @@ __global__ void __launch_bounds__(kThreads)
     channel_apply(const T* __restrict__ y, T* __restrict__ out, const Acc* gamma,
                   const Acc* beta, Acc* mean, Acc* var, const Acc* part_mean,
                   const Acc* part_m2, BNActShape s, int64_t splits, BNActParams p) {
+  __shared__ Acc shared[kThreads];
   const Sl sl(s, splits);
-  if (!sl.valid) return;
-  const MeanVar<Acc> mv =
-      combine_slices(part_mean + sl.ch * splits, part_m2 + sl.ch * splits, s, splits);
+  const MeanVar<Acc> mv = combine_slices(sl, part_mean, part_m2, s, splits, shared);
+  if (!sl.valid) return;  // no barrier below
   if (sl.split == 0 && sl.partial_writer()) {
     mean[sl.ch] = mv.mean;
     var[sl.ch] = mv.var;
@@ -272,14 +295,18 @@ __global__ void __launch_bounds__(kThreads)
                const Acc* gamma, const Acc* mean, const Acc* var, const Acc* part_g,
                const Acc* part_gc, T* __restrict__ dy, Acc* dgamma, Acc* dbeta, BNActShape s,
                int64_t splits, BNActParams p) {
+  __shared__ Acc shared[kThreads];
   const Sl sl(s, splits);
-  if (!sl.valid) return;
+  Acc sg = 0, sgc = 0;  // the slices' sums, shared out as in combine_slices
+  if (sl.valid)
+    for (int64_t k = sl.k0(); k < splits; k += Sl::kstep) {
+      sg += part_g[sl.ch * splits + k];
+      sgc += part_gc[sl.ch * splits + k];
+    }
+  sg = sl.reduce(sg, shared);
+  sgc = sl.reduce(sgc, shared);
+  if (!sl.valid) return;  // no barrier below
   const Acc mu = mean[sl.ch], invstd = bn_invstd(var[sl.ch], Acc(p.eps)), slope = Acc(p.slope);
-  Acc sg = 0, sgc = 0;
-  for (int64_t k = 0; k < splits; ++k) {
-    sg += part_g[sl.ch * splits + k];
-    sgc += part_gc[sl.ch * splits + k];
-  }
   if (sl.split == 0 && sl.partial_writer()) {
     dgamma[sl.ch] = sgc * invstd;
     dbeta[sl.ch] = sg;
