@@ -28,8 +28,8 @@ class ConvTransposeBNAct(nn.Sequential):
     conv weight channels-last, the CPU kernel's layout, and returns
     channels-last outputs. On CUDA the block runs in the layout it is given:
     NCHW by default, NHWC after ``.to(memory_format=torch.channels_last)``
-    (fewer host calls, but its batch-norm kernels are slower than NCHW's for
-    now: bench/results/h100.md).
+    (fewer host calls; its batch-norm kernels measured slower than NCHW's
+    in bench/results/h100.md, before a fix not yet timed on a GPU).
 
     Input [N, in_channels, H, W] -> output [N, out_channels, H', W'] with
     H' = (H - 1) * stride - 2 * padding + kernel_size + output_padding.
