@@ -9,7 +9,7 @@
 namespace pygan {
 namespace cuda {
 
-using namespace kernels;
+using namespace bn_act_kernels;
 
 size_t bn_act_workspace_bytes(Dtype dtype, BNActShape shape) {
   const size_t acc = dtype == Dtype::kFloat64 ? sizeof(double) : sizeof(float);

@@ -19,7 +19,7 @@
 
 namespace pygan {
 namespace cuda {
-namespace kernels {
+namespace bn_act_kernels {
 
 constexpr int kThreads = 256;
 constexpr int kWarps = kThreads / 32;
@@ -343,6 +343,6 @@ inline unsigned elementwise_blocks(int64_t total) {
   return static_cast<unsigned>(blocks < 65535 ? (blocks > 0 ? blocks : 1) : 65535);
 }
 
-}  // namespace kernels
+}  // namespace bn_act_kernels
 }  // namespace cuda
 }  // namespace pygan

@@ -27,7 +27,7 @@ inline T from_acc(Acc x) {
 
 using namespace pygan;
 using namespace pygan::cuda;
-using namespace pygan::cuda::kernels;
+using namespace pygan::cuda::bn_act_kernels;
 using Vec = std::vector<double>;
 
 static double act(Act a, double x, double slope) {
