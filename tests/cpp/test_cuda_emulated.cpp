@@ -158,7 +158,7 @@ static void run_case(emulation::Device& dev, const Case& k, std::mt19937& rng) {
   EXPECT(ok);
 }
 
-static void bn_act_kernels(emulation::Device& dev) {
+static void batch_norm_passes(emulation::Device& dev) {
   std::mt19937 rng(3);
   // (n, c, hw): slices of 1 plane or row and uneven ones, channel tiles of
   // 32 cut short (c = 33, 70), a single image.
@@ -180,7 +180,7 @@ static void bn_act_kernels(emulation::Device& dev) {
 
 int main() {
   emulation::Device dev;
-  bn_act_kernels(dev);
+  batch_norm_passes(dev);
   std::puts("test_cuda_emulated: all passed");
   return 0;
 }
