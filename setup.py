@@ -47,7 +47,7 @@ def cuda_decision():
 
 def extension():
     with_cuda, why = cuda_decision()
-    sources = ["csrc/ops.cpp"] + sorted(glob.glob("csrc/cpu/*.cpp"))
+    sources = sorted(glob.glob("csrc/*.cpp")) + sorted(glob.glob("csrc/cpu/*.cpp"))
     # -fno-math-errno lets GCC vectorize sqrt in the CPU loops and
     # -fno-trapping-math the selects (as torch builds itself), -fopenmp-simd
     # the reductions marked `omp simd`. -fopenmp because at::parallel_for is

@@ -1,5 +1,6 @@
 // Every pygan operator schema, declared once. Kernels are registered per
-// backend in csrc/cpu and csrc/cuda; autograd and fake kernels in pygan/ops.
+// backend in csrc/cpu and csrc/cuda, fake kernels in pygan/ops, autograd in
+// C++ (csrc/*_autograd.cpp).
 #include <Python.h>
 #include <torch/library.h>
 
@@ -25,8 +26,7 @@ TORCH_LIBRARY(pygan, m) {
   // activation (relu, leaky_relu with slope, tanh, none). Returns the output,
   // the convolution's output y kept for the backward (empty when not
   // normalising) and the mean and biased variance used. Functional: the
-  // caller updates the running statistics from mean and var (autograd
-  // formulas can only be registered for ops that mutate nothing).
+  // caller updates the running statistics from mean and var.
   m.def(
       "conv_transpose_bn_act(Tensor input, Tensor weight, Tensor? bias, Tensor? bn_weight, "
       "Tensor? bn_bias, Tensor? running_mean, Tensor? running_var, int[2] stride, "

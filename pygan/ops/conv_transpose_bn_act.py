@@ -83,10 +83,8 @@ def conv_transpose_bn_act(
             input, weight, bias, bn_weight, bn_bias, running_mean, running_var, stride=stride,
             padding=padding, output_padding=output_padding, normalize=normalize,
             training=training, momentum=momentum, eps=eps, activation=activation, slope=slope)
-    # torch.compile traces the registered op (no graph break); eager calls skip its round trip.
-    call = (torch.ops.pygan.conv_transpose_bn_act if torch.compiler.is_compiling()
-            else _ConvTransposeBNAct.apply)
-    out, _, mean, var = call(
+    # Autograd is the op's C++ kernel (csrc/conv_transpose_bn_act_autograd.cpp).
+    out, _, mean, var = torch.ops.pygan.conv_transpose_bn_act.default(
         input, weight, bias, bn_weight, bn_bias, running_mean, running_var, stride, padding,
         output_padding, normalize, training, float(eps), activation, float(slope))
     if normalize and training and running_mean is not None:
@@ -139,52 +137,6 @@ def _backward_fake(grad_out, input, weight, bn_weight, out, y, mean, var, stride
     grad_bias = weight.new_empty(c if output_mask[2] else 0)
     stats = (c,) if normalize else (0,)
     return (grad_input, grad_weight, grad_bias, mean.new_empty(stats), mean.new_empty(stats))
-
-
-def _setup_context(ctx, inputs, output):
-    (input, weight, _bias, bn_weight, _bn_bias, _rm, _rv, stride, padding, output_padding,
-     normalize, training, eps, activation, slope) = inputs
-    out, y, mean, var = output
-    ctx.save_for_backward(input, weight, bn_weight, out, y, mean, var)
-    ctx.args = (stride, padding, output_padding, normalize, training, eps, activation, slope)
-    ctx.mark_non_differentiable(y, mean, var)
-    # No zero tensors for the gradients of y, mean and var, which the backward
-    # ignores: filling them cost ~1 ms of a 35 ms CPU generator step.
-    ctx.set_materialize_grads(False)
-
-
-def _backward(ctx, grad_out, _grad_y, _grad_mean, _grad_var):
-    if grad_out is None:  # no gradient reached out, the only differentiable output
-        return (None,) * 15
-    input, weight, bn_weight, out, y, mean, var = ctx.saved_tensors
-    need = ctx.needs_input_grad
-    mask = list(need[:3])
-    gi, gw, gb, gg, gbeta = torch.ops.pygan.conv_transpose_bn_act_backward(
-        grad_out, input, weight, bn_weight, out, y, mean, var, *ctx.args, mask)
-    keep = lambda g, wanted: g if wanted else None  # noqa: E731
-    return (keep(gi, need[0]), keep(gw, need[1]), keep(gb, need[2]), keep(gg, need[3]),
-            keep(gbeta, need[4]), None, None, None, None, None, None, None, None, None, None)
-
-
-torch.library.register_autograd("pygan::conv_transpose_bn_act", _backward,
-                                setup_context=_setup_context)
-
-
-class _ConvTransposeBNAct(torch.autograd.Function):
-    """The registered formula above, entered without the dispatcher's round
-    trip through its Python autograd kernel: the op runs below autograd
-    directly. The public function takes this path; torch.ops calls take the
-    registered one. The round trip cost ~100 us of host time per block (CPU,
-    tiny tensors), and a GPU generator step is bound by host time."""
-
-    @staticmethod
-    def forward(ctx, *inputs):
-        with torch._C._AutoDispatchBelowAutograd():
-            output = torch.ops.pygan.conv_transpose_bn_act.default(*inputs)
-        _setup_context(ctx, inputs, output)
-        return output
-
-    backward = staticmethod(_backward)
 
 
 def conv_transpose_bn_act_reference(
