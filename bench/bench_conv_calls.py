@@ -17,6 +17,9 @@ For each block [N, C_in, H, W] -> [N, C_out, OH, OW] (kernel k):
                         the GEMM route adds (pygan's would fuse batch norm in)
   pygan fwd / bwd       pygan.ops' conv_transpose_bn_act and its backward
   eager bn+act fwd/bwd  F.batch_norm (training) + ReLU, the unfused rest
+  pygan / eager block   the whole block, forward + backward through autograd:
+                        ConvTransposeBNAct fused, and as the plain modules
+                        (the block's share of a generator step)
 
 Host time: seconds to issue a call, from perf_counter around a burst of
 --burst calls (GPU idle before it; the burst cannot fill the launch queue).
@@ -24,8 +27,10 @@ Device time: CUDA events around the same burst queued behind a spin kernel,
 so the host's gaps do not count. On the CPU both are the call's time.
 
     python bench/bench_conv_calls.py [--device cuda] [--workloads 32x64 64x128]
+    python bench/bench_conv_calls.py --threads 1 --workloads 16x2   # host cost on a CPU
 """
 import argparse
+import copy
 import statistics
 import time
 
@@ -78,6 +83,23 @@ def with_tf32(fn):
     return call
 
 
+def block_steps(block, x: torch.Tensor, fmt: torch.memory_format) -> dict:
+    """Forward + backward of the whole block, fused and plain, in layout fmt;
+    x needs a gradient unless it is the first block's input (z)."""
+    x = x.detach().requires_grad_(x.shape[2] > 1)
+    models = {"pygan block": copy.deepcopy(block), "eager block": block}
+    models["pygan block"].fused = True
+    steps = {}
+    for name, m in models.items():
+        m.to(memory_format=fmt)
+        grad = torch.randn_like(m(x))  # in the block's output layout
+
+        def step(m=m, grad=grad):
+            m(x).backward(grad)
+        steps[name] = step
+    return steps
+
+
 def block_calls(block, x: torch.Tensor, fmt: torch.memory_format) -> dict:
     """name -> zero-argument call, for one block at input x."""
     conv = block[0]
@@ -117,8 +139,8 @@ def block_calls(block, x: torch.Tensor, fmt: torch.memory_format) -> dict:
                    bn.running_var.clone()]
     if has_kernel("conv_transpose_bn_act", x.device):
         op_args = (s, p, [0, 0], norm, True, 1e-5, act_name, 0.0)
-        out, yy, mu, v = torch.ops.pygan.conv_transpose_bn_act(x, weight, None, *bn_args,
-                                                                *op_args)
+        out, yy, mu, v = torch.ops.pygan.conv_transpose_bn_act(
+            x, weight, None, *bn_args, *op_args[:6], 0.1, *op_args[6:])
         dout = torch.randn_like(out)  # out's layout
         calls["pygan fwd"] = lambda: conv_transpose_bn_act(
             x, weight, None, *bn_args, stride=s, padding=p, normalize=norm, activation=act_name)
@@ -146,9 +168,12 @@ def main() -> None:
     parser.add_argument("--layout", choices=["nchw", "nhwc"], default="nchw",
                         help="the activations' and weights' layout")
     parser.add_argument("--burst", type=int, default=20)
+    parser.add_argument("--threads", type=int, default=0, help="CPU threads (default: torch's)")
     parser.add_argument("--rounds", type=int, default=0, help="default: 15 on CUDA, 3 on CPU")
     args = parser.parse_args()
     device = torch.device(args.device)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     rounds = args.rounds or (15 if device.type == "cuda" else 3)
     fmt = torch.channels_last if args.layout == "nhwc" else torch.contiguous_format
     lines = [f"{device_name(device)}; torch {torch.__version__}; {args.layout}; "
@@ -167,7 +192,8 @@ def main() -> None:
         lines.append(f"  {'block':<24}{'call':<18}{'host us':>9}{'device us':>11}")
         for i, block in enumerate(G.blocks):
             x = x.contiguous(memory_format=fmt)
-            for name, fn in block_calls(block, x, fmt).items():
+            calls = {**block_calls(block, x, fmt), **block_steps(block, x, fmt)}
+            for name, fn in calls.items():
                 host, dev = burst_times(fn, device, args.burst, rounds)
                 shape = f"{i}: {tuple(x.shape[1:])}"
                 lines.append(f"  {shape:<24}{name:<18}{host * 1e6:>9.1f}{dev * 1e6:>11.1f}")

@@ -31,13 +31,14 @@ ForwardResult call_forward(const at::Tensor& input, const at::Tensor& weight,
                            const std::optional<at::Tensor>& running_mean,
                            const std::optional<at::Tensor>& running_var, at::IntArrayRef stride,
                            at::IntArrayRef padding, at::IntArrayRef output_padding,
-                           bool normalize, bool training, double eps,
+                           bool normalize, bool training, double eps, double momentum,
                            std::string_view activation, double slope) {
   static const auto op = c10::Dispatcher::singleton()
                              .findSchemaOrThrow("pygan::conv_transpose_bn_act", "")
                              .typed<decltype(call_forward)>();
   return op.call(input, weight, bias, bn_weight, bn_bias, running_mean, running_var, stride,
-                 padding, output_padding, normalize, training, eps, activation, slope);
+                 padding, output_padding, normalize, training, eps, momentum, activation,
+                 slope);
 }
 
 BackwardResult call_backward(const at::Tensor& grad_out, const at::Tensor& input,
@@ -55,9 +56,9 @@ BackwardResult call_backward(const at::Tensor& grad_out, const at::Tensor& input
                  output_padding, normalize, training, eps, activation, slope, output_mask);
 }
 
-// The op's 15 arguments in order; the differentiable ones are input, weight,
+// The op's 16 arguments in order; the differentiable ones are input, weight,
 // bias, bn_weight and bn_bias (0-4).
-constexpr size_t kArgs = 15;
+constexpr size_t kArgs = 16;
 
 class ConvTransposeBNActFunction
     : public torch::autograd::Function<ConvTransposeBNActFunction> {
@@ -70,13 +71,15 @@ class ConvTransposeBNActFunction
                                const std::optional<at::Tensor>& running_var,
                                at::IntArrayRef stride, at::IntArrayRef padding,
                                at::IntArrayRef output_padding, bool normalize, bool training,
-                               double eps, std::string_view activation, double slope) {
+                               double eps, double momentum, std::string_view activation,
+                               double slope) {
     at::Tensor out, y, mean, var;
     {
       at::AutoDispatchBelowADInplaceOrView below_autograd;
       std::tie(out, y, mean, var) =
           call_forward(input, weight, bias, bn_weight, bn_bias, running_mean, running_var, stride,
-                       padding, output_padding, normalize, training, eps, activation, slope);
+                       padding, output_padding, normalize, training, eps, momentum,
+                       activation, slope);
     }
     ctx->save_for_backward(
         {input, weight, bn_weight.value_or(at::Tensor()), out, y, mean, var});
@@ -131,10 +134,11 @@ ForwardResult conv_transpose_bn_act_autograd(
     const std::optional<at::Tensor>& bn_weight, const std::optional<at::Tensor>& bn_bias,
     const std::optional<at::Tensor>& running_mean, const std::optional<at::Tensor>& running_var,
     at::IntArrayRef stride, at::IntArrayRef padding, at::IntArrayRef output_padding,
-    bool normalize, bool training, double eps, std::string_view activation, double slope) {
+    bool normalize, bool training, double eps, double momentum, std::string_view activation,
+    double slope) {
   const variable_list r = ConvTransposeBNActFunction::apply(
       input, weight, bias, bn_weight, bn_bias, running_mean, running_var, stride, padding,
-      output_padding, normalize, training, eps, activation, slope);
+      output_padding, normalize, training, eps, momentum, activation, slope);
   return {r[0], r[1], r[2], r[3]};
 }
 

@@ -7,9 +7,11 @@
 // the CPU; on CUDA the layout it is given, cuda_activation_format), its
 // forward convolution (conv_transpose below, or its own code for some
 // shapes) and two functions (csrc/cpu, csrc/cuda):
-//   forward_pass(y, out, gamma, beta, mean, var, p):  out = act(bn(y)); in
-//     training mode it first writes the batch mean and biased variance of y
-//     into mean/var, in eval mode it reads the running statistics from them.
+//   forward_pass(y, out, gamma, beta, mean, var, running_mean, running_var, p):
+//     out = act(bn(y)); in training mode it first writes the batch mean and
+//     biased variance of y into mean/var and updates running_mean/var when
+//     given (update_running_stats, p.momentum); in eval mode it reads the
+//     running statistics from mean/var.
 //   backward_pass(grad_out, out, y, gamma, mean, var, p, dy, dgamma, dbeta):
 //     dy = dL/dy, and dgamma/dbeta when normalising.
 // The tensors they get (y, out, grad_out, dy) are all in that format. The op
@@ -52,6 +54,9 @@ inline void check_vector(const char* name, const std::optional<at::Tensor>& t, i
   const auto want = bn_stats_dtype(input.scalar_type());
   TORCH_CHECK(t->scalar_type() == want, "conv_transpose_bn_act: ", name, " has dtype ",
               t->scalar_type(), ", expected ", want, " for ", input.scalar_type(), " input");
+  // The kernels index it directly (and update the running statistics in place).
+  TORCH_CHECK(t->is_contiguous(), "conv_transpose_bn_act: ", name, " must be contiguous, got "
+              "strides ", t->strides());
 }
 
 inline void check_pair(const char* name, at::IntArrayRef v, int64_t min) {
@@ -204,12 +209,15 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> conv_transpose_bn_act
     const std::optional<at::Tensor>& bn_weight, const std::optional<at::Tensor>& bn_bias,
     const std::optional<at::Tensor>& running_mean, const std::optional<at::Tensor>& running_var,
     at::IntArrayRef stride, at::IntArrayRef padding, at::IntArrayRef output_padding,
-    bool normalize, bool training, double eps, const std::string& activation, double slope,
-    at::MemoryFormat fmt, Conv conv, ForwardPass forward_pass) {
-  const BNActParams p =
+    bool normalize, bool training, double eps, double momentum, const std::string& activation,
+    double slope, at::MemoryFormat fmt, Conv conv, ForwardPass forward_pass) {
+  BNActParams p =
       check_forward_args(input, weight, bias, bn_weight, bn_bias, running_mean, running_var,
                          stride, padding, output_padding, normalize, training, eps, activation,
                          slope);
+  TORCH_CHECK(momentum >= 0 && momentum <= 1, "conv_transpose_bn_act: momentum must be in "
+              "[0, 1], got ", momentum);
+  p.momentum = momentum;
   at::Tensor y =
       conv(input.contiguous(fmt), weight, bias, stride, padding, output_padding, fmt);
   const int64_t c = weight.size(1);
@@ -219,13 +227,18 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> conv_transpose_bn_act
   const auto stats_options = input.options().dtype(bn_stats_dtype(input.scalar_type()));
   if (!normalize) {  // act in place: y itself is not needed by the backward
     at::Tensor none = at::empty({0}, stats_options);
-    forward_pass(y, y, bn_weight, bn_bias, none, none, p);
+    const std::optional<at::Tensor> no_running;
+    forward_pass(y, y, bn_weight, bn_bias, none, none, no_running, no_running, p);
     return {y, at::empty({0}, input.options()), none, none.clone()};
   }
   at::Tensor mean = training ? at::empty({c}, stats_options) : running_mean->clone();
   at::Tensor var = training ? at::empty({c}, stats_options) : running_var->clone();
   at::Tensor out = at::empty_like(y);
-  forward_pass(y, out, bn_weight, bn_bias, mean, var, p);
+  const auto running = [&](const std::optional<at::Tensor>& t) {
+    return training ? t : std::optional<at::Tensor>();
+  };
+  forward_pass(y, out, bn_weight, bn_bias, mean, var, running(running_mean),
+               running(running_var), p);
   return {out, y, mean, var};
 }
 

@@ -25,13 +25,15 @@ TORCH_LIBRARY(pygan, m) {
   // (batch statistics when training, else running_mean/var), then the
   // activation (relu, leaky_relu with slope, tanh, none). Returns the output,
   // the convolution's output y kept for the backward (empty when not
-  // normalising) and the mean and biased variance used. Functional: the
-  // caller updates the running statistics from mean and var.
+  // normalising) and the mean and biased variance used. In training mode the
+  // running statistics, when given, move toward the batch's by momentum
+  // (BatchNorm2d's update, with the unbiased variance).
   m.def(
       "conv_transpose_bn_act(Tensor input, Tensor weight, Tensor? bias, Tensor? bn_weight, "
-      "Tensor? bn_bias, Tensor? running_mean, Tensor? running_var, int[2] stride, "
+      "Tensor? bn_bias, Tensor(a!)? running_mean, Tensor(b!)? running_var, int[2] stride, "
       "int[2] padding, int[2] output_padding, bool normalize, bool training, float eps, "
-      "str activation, float slope) -> (Tensor out, Tensor y, Tensor mean, Tensor var)");
+      "float momentum, str activation, float slope) -> (Tensor out, Tensor y, Tensor mean, "
+      "Tensor var)");
   // Gradients for (input, weight, bias) as output_mask asks, and for
   // (bn_weight, bn_bias) when normalising; the rest come back empty.
   m.def(

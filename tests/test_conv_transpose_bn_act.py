@@ -276,10 +276,10 @@ def test_opcheck(device, fmt):
     for training in (True, False):
         args = (x.requires_grad_(), w.requires_grad_(), None, g.requires_grad_(),
                 b.requires_grad_(), rm, rv, [2, 2], [1, 1], [0, 0], True, training, 1e-5,
-                "relu", 0.0)
+                0.1, "relu", 0.0)
         torch.library.opcheck(torch.ops.pygan.conv_transpose_bn_act.default, args)
     args = (x, w, None, None, None, None, None, [2, 2], [1, 1], [0, 0], False, True, 1e-5,
-            "tanh", 0.0)
+            0.1, "tanh", 0.0)
     torch.library.opcheck(torch.ops.pygan.conv_transpose_bn_act.default, args)
 
 
@@ -396,6 +396,8 @@ def call(**changes):
     (dict(bn_bias=None), "bn_weight and bn_bias must be given together"),
     (dict(running_var=None), "running_mean and running_var"),
     (dict(running_mean=torch.zeros(5, dtype=torch.float64)), "running_mean has dtype"),
+    (dict(running_var=torch.ones(5, 2)[:, 0]), "running_var must be contiguous"),
+    (dict(bn_weight=torch.ones(10)[::2]), "bn_weight must be contiguous"),
     (dict(normalize=False), "must be None when normalize is False"),
     (dict(training=False, running_mean=None, running_var=None), "eval mode"),
     (dict(stride=0), "stride must be two integers >= 1"),

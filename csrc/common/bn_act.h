@@ -28,6 +28,7 @@ struct BNActParams {
   double eps;
   Act act;
   double slope;  // leaky_relu's negative slope (> 0)
+  double momentum = 0;  // the running statistics' update (training mode)
 };
 
 // The selects are written as arithmetic on the comparison so the CPU loops
@@ -76,6 +77,16 @@ PYGAN_HD ScaleShift<T> bn_fold(T mean, T invstd, T gamma, T beta) {
 template <typename T>
 PYGAN_HD T bn_invstd(T var, T eps) {
   return T(1) / sqrt(var + eps);
+}
+
+// BatchNorm2d's update of one channel's running statistics from a batch of
+// m > 1 values with mean `mean` and biased variance `var`: each moves toward
+// the batch's (the variance unbiased) by `momentum`.
+template <typename T>
+PYGAN_HD void update_running_stats(T& running_mean, T& running_var, T mean, T var, T momentum,
+                                   int64_t m) {
+  running_mean += momentum * (mean - running_mean);
+  running_var += momentum * (var * T(m) / T(m - 1) - running_var);
 }
 
 // dL/dy = k * g + c1 * (y - mean) + c0 for every element of one channel.

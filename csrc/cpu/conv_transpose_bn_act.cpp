@@ -175,7 +175,8 @@ void for_rows(int64_t rows, int64_t c, F&& f) {
 template <typename T>
 void forward_pass(const at::Tensor& y, at::Tensor& out, const std::optional<at::Tensor>& gamma,
                   const std::optional<at::Tensor>& beta, at::Tensor& mean, at::Tensor& var,
-                  const BNActParams& p) {
+                  const std::optional<at::Tensor>& running_mean,
+                  const std::optional<at::Tensor>& running_var, const BNActParams& p) {
   const int64_t c = y.size(1), rows = y.numel() / c;
   const T* yp = y.data_ptr<T>();
   T* op = out.data_ptr<T>();
@@ -185,6 +186,12 @@ void forward_pass(const at::Tensor& y, at::Tensor& out, const std::optional<at::
     T* mp = mean.data_ptr<T>();
     T* vp = var.data_ptr<T>();
     if (p.training) channel_stats(yp, rows, c, mp, vp);
+    if (running_mean.has_value()) {
+      T* rm = running_mean->data_ptr<T>();
+      T* rv = running_var->data_ptr<T>();
+      for (int64_t k = 0; k < c; ++k)
+        update_running_stats(rm[k], rv[k], mp[k], vp[k], T(p.momentum), rows);
+    }
     for (int64_t k = 0; k < c; ++k) {
       const auto ss = bn_fold(mp[k], bn_invstd(vp[k], T(p.eps)), param_or(gamma, k, T(1)),
                               param_or(beta, k, T(0)));
@@ -284,16 +291,18 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> forward_cpu(
     const std::optional<at::Tensor>& bn_weight, const std::optional<at::Tensor>& bn_bias,
     const std::optional<at::Tensor>& running_mean, const std::optional<at::Tensor>& running_var,
     at::IntArrayRef stride, at::IntArrayRef padding, at::IntArrayRef output_padding,
-    bool normalize, bool training, double eps, std::string_view activation, double slope) {
+    bool normalize, bool training, double eps, double momentum, std::string_view activation,
+    double slope) {
   check_cpu(input);
   return conv_transpose_bn_act_forward(
       input, weight, bias, bn_weight, bn_bias, running_mean, running_var, stride, padding,
-      output_padding, normalize, training, eps, std::string(activation), slope,
+      output_padding, normalize, training, eps, momentum, std::string(activation), slope,
       at::MemoryFormat::ChannelsLast, conv_cpu,
       [](const at::Tensor& y, at::Tensor& out, const auto& gamma, const auto& beta,
-         at::Tensor& mean, at::Tensor& var, const BNActParams& p) {
+         at::Tensor& mean, at::Tensor& var, const auto& running_mean, const auto& running_var,
+         const BNActParams& p) {
         AT_DISPATCH_FLOATING_TYPES(y.scalar_type(), "conv_transpose_bn_act_cpu", [&] {
-          forward_pass<scalar_t>(y, out, gamma, beta, mean, var, p);
+          forward_pass<scalar_t>(y, out, gamma, beta, mean, var, running_mean, running_var, p);
         });
       });
 }

@@ -17,8 +17,9 @@ size_t bn_act_workspace_bytes(Dtype dtype, BNActShape shape) {
 }
 
 cudaError_t bn_act_forward_launch(Dtype dtype, const void* y, void* out, const void* gamma,
-                                  const void* beta, void* mean, void* var, void* workspace,
-                                  BNActShape shape, BNActParams p, cudaStream_t stream) {
+                                  const void* beta, void* mean, void* var, void* running_mean,
+                                  void* running_var, void* workspace, BNActShape shape,
+                                  BNActParams p, cudaStream_t stream) {
   if (shape.n * shape.c * shape.hw == 0) return cudaSuccess;
   if (p.normalize && shape.n * shape.hw > int64_t(UINT32_MAX)) return cudaErrorInvalidValue;
   return dispatch_dtype(dtype, [&](auto t, auto acc) {
@@ -40,7 +41,8 @@ cudaError_t bn_act_forward_launch(Dtype dtype, const void* y, void* out, const v
           stats_partial<Sl, T, Acc><<<l.grid, kThreads, 0, stream>>>(yy, shape, l.splits,
                                                                       part_mean, part_m2);
           channel_apply<Sl, A, T, Acc><<<l.grid, kThreads, 0, stream>>>(
-              yy, oo, g, b, static_cast<Acc*>(mean), static_cast<Acc*>(var), part_mean,
+              yy, oo, g, b, static_cast<Acc*>(mean), static_cast<Acc*>(var),
+              static_cast<Acc*>(running_mean), static_cast<Acc*>(running_var), part_mean,
               part_m2, shape, l.splits, p);
         });
       } else {

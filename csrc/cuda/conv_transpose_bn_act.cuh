@@ -29,11 +29,14 @@ size_t bn_act_workspace_bytes(Dtype dtype, BNActShape shape);
 // y, out: [n, c, hw] of `dtype` (out may alias y when !p.normalize).
 // gamma, beta: [c] or null (1 and 0). mean, var: [c], float32 for half
 // types, else `dtype`: written in training mode, read in eval mode, unused
-// without normalisation. Statistics and math in float (double for double).
-// When normalising, n * hw (a channel's elements) must be below 2^32.
+// without normalisation. running_mean, running_var: [c] (stats dtype) or
+// null, updated in training mode (update_running_stats, p.momentum).
+// Statistics and math in float (double for double). When normalising,
+// n * hw (a channel's elements) must be below 2^32.
 cudaError_t bn_act_forward_launch(Dtype dtype, const void* y, void* out, const void* gamma,
-                                  const void* beta, void* mean, void* var, void* workspace,
-                                  BNActShape shape, BNActParams p, cudaStream_t stream);
+                                  const void* beta, void* mean, void* var, void* running_mean,
+                                  void* running_var, void* workspace, BNActShape shape,
+                                  BNActParams p, cudaStream_t stream);
 
 // dout, out, y: [n, c, hw]; dy: [n, c, hw] written; dgamma, dbeta: [c]
 // written when normalising (stats dtype).

@@ -34,6 +34,10 @@ const void* ptr_or_null(const std::optional<at::Tensor>& t) {
 
 void* data_or_null(at::Tensor& t) { return t.numel() ? t.data_ptr() : nullptr; }
 
+void* mutable_or_null(const std::optional<at::Tensor>& t) {
+  return t.has_value() ? t->data_ptr() : nullptr;
+}
+
 // Scratch for the launchers' per-slice statistics (none without batch norm),
 // from the caching allocator.
 at::Tensor workspace_for(cuda::Dtype dtype, const at::Tensor& t, const BNActParams& p) {
@@ -50,21 +54,24 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> forward_cuda(
     const std::optional<at::Tensor>& bn_weight, const std::optional<at::Tensor>& bn_bias,
     const std::optional<at::Tensor>& running_mean, const std::optional<at::Tensor>& running_var,
     at::IntArrayRef stride, at::IntArrayRef padding, at::IntArrayRef output_padding,
-    bool normalize, bool training, double eps, std::string_view activation, double slope) {
+    bool normalize, bool training, double eps, double momentum, std::string_view activation,
+    double slope) {
   TORCH_CHECK(input.is_cuda(), kOp, ": input must be a CUDA tensor for the CUDA kernel, got ",
               input.device());
   const c10::cuda::CUDAGuard guard(input.device());
   return conv_transpose_bn_act_forward(
       input, weight, bias, bn_weight, bn_bias, running_mean, running_var, stride, padding,
-      output_padding, normalize, training, eps, std::string(activation), slope,
+      output_padding, normalize, training, eps, momentum, std::string(activation), slope,
       cuda_activation_format(input, weight), conv_transpose,
       [](const at::Tensor& y, at::Tensor& out, const auto& gamma, const auto& beta,
-         at::Tensor& mean, at::Tensor& var, const BNActParams& p) {
+         at::Tensor& mean, at::Tensor& var, const std::optional<at::Tensor>& running_mean,
+         const std::optional<at::Tensor>& running_var, const BNActParams& p) {
         const cuda::Dtype dtype = cuda_dtype(y.scalar_type(), kOp);
         at::Tensor workspace = workspace_for(dtype, y, p);
         C10_CUDA_CHECK(cuda::bn_act_forward_launch(
             dtype, y.const_data_ptr(), out.data_ptr(), ptr_or_null(gamma), ptr_or_null(beta),
-            data_or_null(mean), data_or_null(var), data_or_null(workspace), shape_of(y), p,
+            data_or_null(mean), data_or_null(var), mutable_or_null(running_mean),
+            mutable_or_null(running_var), data_or_null(workspace), shape_of(y), p,
             c10::cuda::getCurrentCUDAStream()));
       });
 }

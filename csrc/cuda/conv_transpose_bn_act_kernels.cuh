@@ -227,13 +227,15 @@ __global__ void __launch_bounds__(kThreads)
   }
 }
 
-// Training mode: the channel's statistics (written to mean/var by slice 0),
-// then out = act(bn(y)) over this block's slice.
+// Training mode: the channel's statistics (written to mean/var by slice 0,
+// which also updates the running statistics when given), then
+// out = act(bn(y)) over this block's slice.
 template <typename Sl, Act A, typename T, typename Acc>
 __global__ void __launch_bounds__(kThreads)
     channel_apply(const T* __restrict__ y, T* __restrict__ out, const Acc* gamma,
-                  const Acc* beta, Acc* mean, Acc* var, const Acc* part_mean,
-                  const Acc* part_m2, BNActShape s, int64_t splits, BNActParams p) {
+                  const Acc* beta, Acc* mean, Acc* var, Acc* running_mean, Acc* running_var,
+                  const Acc* part_mean, const Acc* part_m2, BNActShape s, int64_t splits,
+                  BNActParams p) {
   __shared__ Acc shared[kThreads];
   const Sl sl(s, splits);
   const MeanVar<Acc> mv = combine_slices(sl, part_mean, part_m2, s, splits, shared);
@@ -241,6 +243,9 @@ __global__ void __launch_bounds__(kThreads)
   if (sl.split == 0 && sl.partial_writer()) {
     mean[sl.ch] = mv.mean;
     var[sl.ch] = mv.var;
+    if (running_mean != nullptr)
+      update_running_stats(running_mean[sl.ch], running_var[sl.ch], mv.mean, mv.var,
+                           Acc(p.momentum), s.n * s.hw);
   }
   const auto ss = bn_fold(mv.mean, bn_invstd(mv.var, Acc(p.eps)), param_or(gamma, sl.ch, Acc(1)),
                           param_or(beta, sl.ch, Acc(0)));

@@ -84,15 +84,10 @@ def conv_transpose_bn_act(
             padding=padding, output_padding=output_padding, normalize=normalize,
             training=training, momentum=momentum, eps=eps, activation=activation, slope=slope)
     # Autograd is the op's C++ kernel (csrc/conv_transpose_bn_act_autograd.cpp).
-    out, _, mean, var = torch.ops.pygan.conv_transpose_bn_act.default(
+    return torch.ops.pygan.conv_transpose_bn_act.default(
         input, weight, bias, bn_weight, bn_bias, running_mean, running_var, stride, padding,
-        output_padding, normalize, training, float(eps), activation, float(slope))
-    if normalize and training and running_mean is not None:
-        count = out.numel() // out.shape[1]
-        with torch.no_grad():  # one call for both: host time per block counts on a GPU
-            torch._foreach_lerp_([running_mean, running_var],
-                                 [mean, var * (count / (count - 1))], momentum)
-    return out
+        output_padding, normalize, training, float(eps), float(momentum), activation,
+        float(slope))[0]
 
 
 def _out_size(size: int, k: int, s: int, p: int, op: int) -> int:
@@ -116,7 +111,8 @@ def _activation_format(input: Tensor, weight: Tensor) -> torch.memory_format:
 
 @torch.library.register_fake("pygan::conv_transpose_bn_act")
 def _forward_fake(input, weight, bias, bn_weight, bn_bias, running_mean, running_var, stride,
-                  padding, output_padding, normalize, training, eps, activation, slope):
+                  padding, output_padding, normalize, training, eps, momentum, activation,
+                  slope):
     n, c = input.shape[0], weight.shape[1]
     h, w = (_out_size(input.shape[2 + i], weight.shape[2 + i], stride[i], padding[i],
                       output_padding[i]) for i in range(2))

@@ -75,6 +75,7 @@ static void run_case(emulation::Device& dev, const Case& k, std::mt19937& rng) {
   }
   // The reference.
   Vec r_mean = mean, r_var = var, r_out(total), r_dy(total), r_dg(c), r_db(c);
+  Vec r_run_mean = mean, r_run_var = var;
   for (int64_t ch = 0; ch < c; ++ch) {
     if (k.p.normalize && k.p.training) {
       double mu = 0, v = 0;
@@ -85,6 +86,8 @@ static void run_case(emulation::Device& dev, const Case& k, std::mt19937& rng) {
         for (int64_t q = 0; q < hw; ++q) v += (y[at(b, ch, q)] - mu) * (y[at(b, ch, q)] - mu);
       r_mean[ch] = mu;
       r_var[ch] = v / double(m);
+      r_run_mean[ch] = (1 - k.p.momentum) * mean[ch] + k.p.momentum * mu;
+      r_run_var[ch] = (1 - k.p.momentum) * var[ch] + k.p.momentum * v / double(m - 1);
     }
     const double invstd = 1 / std::sqrt(r_var[ch] + k.p.eps);
     double sg = 0, sgc = 0;
@@ -113,6 +116,7 @@ static void run_case(emulation::Device& dev, const Case& k, std::mt19937& rng) {
   // The kernels, launched as bn_act_forward_launch / bn_act_backward_launch do.
   const SliceLaunch l = slice_launch(s);
   Vec part(2 * c * l.splits, NAN), out(total, NAN), dy(total, NAN), dg(c, NAN), db(c, NAN);
+  Vec run_mean = mean, run_var = var;  // the running statistics, updated in training mode
   double *pa = part.data(), *pb = pa + c * l.splits;
   const unsigned blocks = elementwise_blocks(total);
   if (k.p.normalize && k.p.training) {
@@ -121,7 +125,8 @@ static void run_case(emulation::Device& dev, const Case& k, std::mt19937& rng) {
       dev.launch(l.grid, [&] { stats_partial<Sl, double, double>(y.data(), s, l.splits, pa, pb); });
       dev.launch(l.grid, [&] {
         channel_apply<Sl, A, double, double>(y.data(), out.data(), gamma.data(), beta.data(),
-                                             mean.data(), var.data(), pa, pb, s, l.splits, k.p);
+                                             mean.data(), var.data(), run_mean.data(),
+                                             run_var.data(), pa, pb, s, l.splits, k.p);
       });
     });
   } else {
@@ -151,7 +156,8 @@ static void run_case(emulation::Device& dev, const Case& k, std::mt19937& rng) {
   }
   const bool ok = close(out, r_out) && close(dy, r_dy) &&
                   (!k.p.normalize || (close(mean, r_mean) && close(var, r_var) &&
-                                      close(dg, r_dg) && close(db, r_db)));
+                                      close(dg, r_dg) && close(db, r_db))) &&
+                  close(run_mean, r_run_mean) && close(run_var, r_run_var);
   std::printf("  n %ld c %ld hw %ld %s act %d normalize %d training %d: %ld slices, grid %ux%u %s\n",
               long(n), long(c), long(hw), k.nhwc ? "nhwc" : "nchw", int(A), int(k.p.normalize),
               int(k.p.training), long(l.splits), l.grid.x, l.grid.y, ok ? "ok" : "MISMATCH");
@@ -165,10 +171,11 @@ static void batch_norm_passes(emulation::Device& dev) {
   const int64_t shapes[][3] = {{2, 3, 5}, {3, 70, 9}, {1, 33, 7}, {20, 8, 1}, {5, 9, 12}};
   for (const auto& sh : shapes)
     for (bool nhwc : {false, true}) {
-      const Case train{sh[0], sh[1], sh[2], nhwc, {true, true, 1e-5, Act::kLeakyRelu, 0.2}};
+      const BNActParams p{true, true, 1e-5, Act::kLeakyRelu, 0.2, /*momentum=*/0.1};
+      const Case train{sh[0], sh[1], sh[2], nhwc, p};
       run_case<Act::kLeakyRelu>(dev, train, rng);
     }
-  const Case relu_train{4, 40, 6, true, {true, true, 1e-3, Act::kRelu, 0}};
+  const Case relu_train{4, 40, 6, true, {true, true, 1e-3, Act::kRelu, 0, 0.7}};
   run_case<Act::kRelu>(dev, relu_train, rng);
   const Case tanh_eval{3, 5, 7, false, {true, false, 1e-5, Act::kTanh, 0}};
   run_case<Act::kTanh>(dev, tanh_eval, rng);
