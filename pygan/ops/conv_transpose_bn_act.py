@@ -17,8 +17,10 @@ ACTIVATIONS = ("relu", "leaky_relu", "tanh", "none")
 
 
 def _pair(name: str, v) -> list[int]:
-    pair = [v, v] if isinstance(v, int) else list(v)
-    if len(pair) != 2 or not all(isinstance(i, int) for i in pair):
+    if type(v) is int:
+        return [v, v]
+    pair = list(v)
+    if len(pair) != 2 or type(pair[0]) is not int or type(pair[1]) is not int:
         raise ValueError(f"conv_transpose_bn_act: {name} must be an int or two ints, got {v!r}")
     return pair
 
