@@ -19,7 +19,8 @@ For each block [N, C_in, H, W] -> [N, C_out, OH, OW] (kernel k):
   eager bn+act fwd/bwd  F.batch_norm (training) + ReLU, the unfused rest
   pygan / eager block   the whole block, forward + backward through autograd:
                         ConvTransposeBNAct fused, and as the plain modules
-                        (the block's share of a generator step)
+                        (the block's share of a generator step); "pygan gemm
+                        block" with cuDNN disabled (pygan's GEMM route)
 
 Host time: seconds to issue a call, from perf_counter around a burst of
 --burst calls (GPU idle before it; the burst cannot fill the launch queue).
@@ -97,6 +98,11 @@ def block_steps(block, x: torch.Tensor, fmt: torch.memory_format) -> dict:
         def step(m=m, grad=grad):
             m(x).backward(grad)
         steps[name] = step
+    if x.device.type == "cuda":
+        def gemm_step(step=steps["pygan block"]):
+            with torch.backends.cudnn.flags(enabled=False):  # pygan's GEMM route
+                step()
+        steps["pygan gemm block"] = gemm_step
     return steps
 
 

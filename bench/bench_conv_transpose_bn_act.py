@@ -7,10 +7,12 @@ loss): pygan's fused ConvTransposeBNAct blocks against
       (c) against pygan is what the fusion itself is worth there; on CUDA
       also "pygan NHWC", pygan's generator converted the same way (cuDNN
       then skips its NCHW <-> NHWC conversion kernels);
-  "... graph": on CUDA, pygan, (a) and the NHWC pair with the whole step
-      (zero_grad, forward, backward) captured in a CUDA graph and replayed:
-      no host work per kernel, so their ratios are the kernels' own (small
-      steps are bound by the host's launches otherwise).
+  "... gemm": on CUDA, pygan with cuDNN disabled, where its convolutions
+      take pygan's GEMM route (cuBLAS GEMMs with col2im/im2col passes);
+  "... graph": on CUDA, pygan, (a), the NHWC pair and pygan NHWC gemm with
+      the whole step (zero_grad, forward, backward) captured in a CUDA graph
+      and replayed: no host work per kernel, so their ratios are the
+      kernels' own (small steps are bound by the host's launches otherwise).
 Floor: the transposed convolutions' FLOPs (forward, input and weight
 gradients) at the measured matmul rate, and the bytes of one write and one
 read per activation (forward and backward) at the measured copy bandwidth.
@@ -22,7 +24,9 @@ read per activation (forward and backward) at the measured copy bandwidth.
 warm-up) of pygan and of (a) instead of timing them; nothing is written.
 """
 import argparse
+import contextlib
 import copy
+from functools import partial
 
 import torch
 
@@ -30,7 +34,8 @@ from common import copy_bandwidth, device_name, matmul_rate, median_times, write
 from pygan.models import DCGANGenerator
 
 Z_DIM, NGF, CHANNELS = 100, 64, 3
-GRAPHED = {"pygan": "(a) eager", "pygan NHWC": "(c) eager NHWC"}  # graphed pairs: pygan: baseline
+# Graphed pairs, pygan: baseline.
+GRAPHED = {"pygan": "(a) eager", "pygan NHWC": "(c) eager NHWC", "pygan NHWC gemm": "(a) eager"}
 
 
 def conv_flops_and_bytes(G: DCGANGenerator, batch: int, elem_bytes: int) -> tuple[float, float]:
@@ -57,14 +62,18 @@ def contenders(image_size: int, batch: int, device, amp: str | None, with_compil
     z = torch.randn(batch, Z_DIM, device=device)
     weight = torch.randn(batch, CHANNELS, image_size, image_size, device=device)
 
-    def step_of(model, graph_safe=False):
+    def step_of(model, graph_safe=False, cudnn=True):
+        # cuDNN off: pygan's GEMM route (the other cuDNN flags at their defaults).
+        route = contextlib.nullcontext if cudnn else partial(torch.backends.cudnn.flags, False)
+
         def step():
             model.zero_grad(set_to_none=True)
-            # Capture needs autocast's cast cache off (torch.cuda.graphs docs).
-            with torch.autocast(device.type, torch.bfloat16, enabled=amp == "bf16",
-                                cache_enabled=not graph_safe):
-                out = model(z)
-            (out.float() * weight).mean().backward()
+            with route():
+                # Capture needs autocast's cast cache off (torch.cuda.graphs docs).
+                with torch.autocast(device.type, torch.bfloat16, enabled=amp == "bf16",
+                                    cache_enabled=not graph_safe):
+                    out = model(z)
+                (out.float() * weight).mean().backward()
         return step
 
     fns = {"pygan": step_of(fused), "(a) eager": step_of(eager)}
@@ -76,9 +85,13 @@ def contenders(image_size: int, batch: int, device, amp: str | None, with_compil
     if device.type == "cuda":  # the CPU kernel is channels-last already
         models["pygan NHWC"] = copy.deepcopy(fused).to(memory_format=torch.channels_last)
         fns["pygan NHWC"] = step_of(models["pygan NHWC"])
+        for name in ("pygan", "pygan NHWC"):
+            fns[f"{name} gemm"] = step_of(models[name], cudnn=False)
         if with_graphs:
-            for name in [*GRAPHED, *GRAPHED.values()]:
-                fns[f"{name} graph"] = cuda_graph(step_of(copy.deepcopy(models[name]), True))
+            for name in dict.fromkeys([*GRAPHED, *GRAPHED.values()]):
+                cudnn = not name.endswith(" gemm")
+                fns[f"{name} graph"] = cuda_graph(step_of(
+                    copy.deepcopy(models[name.removesuffix(" gemm")]), True, cudnn))
     return fns, fused
 
 

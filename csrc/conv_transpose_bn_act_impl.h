@@ -1,12 +1,14 @@
 // pygan::conv_transpose_bn_act and its backward, shared by the CPU kernel and
 // the CUDA binding: argument checks (the same words on both backends), the
-// transposed convolution through ATen (oneDNN / cuDNN), and the calls into a
-// backend's fused batch-norm + activation passes.
+// transposed convolution through ATen (oneDNN / cuDNN, or GEMMs and a
+// backend's col2im/im2col), and the calls into a backend's fused batch-norm +
+// activation passes.
 //
 // A backend provides a memory format for its activations (channels-last on
 // the CPU; on CUDA the layout it is given, cuda_activation_format), its
-// forward convolution (conv_transpose below, or its own code for some
-// shapes) and two functions (csrc/cpu, csrc/cuda):
+// convolution forward and backward (conv_transpose and
+// conv_transpose_backward below, or the GEMM formulation for some shapes)
+// and two functions (csrc/cpu, csrc/cuda):
 //   forward_pass(y, out, gamma, beta, mean, var, running_mean, running_var, p):
 //     out = act(bn(y)); in training mode it first writes the batch mean and
 //     biased variance of y into mean/var and updates running_mean/var when
@@ -27,6 +29,7 @@
 #include <tuple>
 
 #include "common/bn_act.h"
+#include "common/col2im.h"
 
 namespace pygan {
 
@@ -202,6 +205,67 @@ inline std::tuple<at::Tensor, at::Tensor, at::Tensor> conv_transpose_backward(
   return {gi, gw, gb};
 }
 
+// The GEMM formulation of conv_transpose on channels-last tensors
+// (common/col2im.h): the GEMM's rows of a channels-last [N, C, H, W] tensor
+// (a view [N*H*W, C]) and the geometry col2im and im2col work on.
+inline at::Tensor gemm_rows(const at::Tensor& t) {
+  return t.permute({0, 2, 3, 1}).reshape({-1, t.size(1)});
+}
+
+inline Col2imShape col2im_shape(const at::Tensor& input, const at::Tensor& weight,
+                                at::IntArrayRef stride, at::IntArrayRef padding,
+                                at::IntArrayRef output_padding) {
+  const auto out = [&](int d) {  // output size of spatial dimension d
+    return (input.size(d) - 1) * stride[d - 2] - 2 * padding[d - 2] + weight.size(d) +
+           output_padding[d - 2];
+  };
+  return {input.size(0), input.size(2),  input.size(3), weight.size(1), weight.size(2),
+          weight.size(3), stride[0],     stride[1],     padding[0],     padding[1],
+          out(2),         out(3)};
+}
+
+// y = conv_transpose2d(input, weight, bias, ...) as cols = X @ W, then the
+// backend's col2im(cols, bias or an undefined tensor, y, shape); y in memory
+// format fmt, any input and weight layout (X is a free view of a
+// channels-last input, a copy of another).
+template <typename Col2im>
+at::Tensor conv_transpose_by_col2im(const at::Tensor& input, const at::Tensor& weight,
+                                    const std::optional<at::Tensor>& bias,
+                                    at::IntArrayRef stride, at::IntArrayRef padding,
+                                    at::IntArrayRef output_padding, at::MemoryFormat fmt,
+                                    Col2im col2im) {
+  const Col2imShape s = col2im_shape(input, weight, stride, padding, output_padding);
+  const at::Tensor cols = at::mm(gemm_rows(input), gemm_columns(weight.contiguous(
+                                     at::MemoryFormat::ChannelsLast), /*taps_major=*/true));
+  at::Tensor y = at::empty({s.n, s.c, s.oh, s.ow}, input.options().memory_format(fmt));
+  col2im(cols, bias.has_value() ? bias->contiguous() : at::Tensor(), y, s);
+  return y;
+}
+
+// conv_transpose_backward's results by the GEMM formulation: the backend's
+// im2col(dy, dcols, shape) fills dcols [N*H*W, kH*kW*C_out] from dy, then
+// grad_input = dcols @ W^T and grad_weight = X^T @ dcols (channels-last, as
+// their GEMMs leave them).
+template <typename Im2col>
+std::tuple<at::Tensor, at::Tensor, at::Tensor> conv_transpose_backward_by_im2col(
+    const at::Tensor& dy, const at::Tensor& input, const at::Tensor& weight,
+    at::IntArrayRef stride, at::IntArrayRef padding, at::IntArrayRef output_padding,
+    std::array<bool, 3> output_mask, Im2col im2col) {
+  const Col2imShape s = col2im_shape(input, weight, stride, padding, output_padding);
+  at::Tensor dcols = at::empty({s.n * s.h * s.w, s.kh * s.kw * s.c}, dy.options());
+  im2col(dy, dcols, s);
+  const at::Tensor w_cols =
+      gemm_columns(weight.contiguous(at::MemoryFormat::ChannelsLast), /*taps_major=*/true);
+  at::Tensor gi, gw, gb;
+  if (output_mask[0])
+    gi = at::mm(dcols, w_cols.t()).view({s.n, s.h, s.w, input.size(1)}).permute({0, 3, 1, 2});
+  if (output_mask[1])
+    gw = from_gemm_columns(at::mm(gemm_rows(input).t(), dcols), weight.sizes(),
+                           /*taps_major=*/true);
+  if (output_mask[2]) gb = dy.sum({0, 2, 3});
+  return {gi, gw, gb};
+}
+
 // conv is the backend's transposed convolution, conv_transpose's signature.
 template <typename Conv, typename ForwardPass>
 std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> conv_transpose_bn_act_forward(
@@ -242,7 +306,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> conv_transpose_bn_act
   return {out, y, mean, var};
 }
 
-template <typename BackwardPass>
+// conv_backward is the backend's, conv_transpose_backward's signature.
+template <typename ConvBackward, typename BackwardPass>
 std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor>
 conv_transpose_bn_act_backward(
     const at::Tensor& grad_out, const at::Tensor& input, const at::Tensor& weight,
@@ -250,7 +315,7 @@ conv_transpose_bn_act_backward(
     const at::Tensor& mean, const at::Tensor& var, at::IntArrayRef stride,
     at::IntArrayRef padding, at::IntArrayRef output_padding, bool normalize, bool training,
     double eps, const std::string& activation, double slope, std::array<bool, 3> output_mask,
-    at::MemoryFormat fmt, BackwardPass backward_pass) {
+    at::MemoryFormat fmt, ConvBackward conv_backward, BackwardPass backward_pass) {
   const BNActParams p = {normalize, training, eps, parse_activation(activation), slope};
   TORCH_CHECK(grad_out.sizes() == out.sizes(), "conv_transpose_bn_act_backward: grad_out has "
               "shape ", grad_out.sizes(), " but out has ", out.sizes());
@@ -265,7 +330,7 @@ conv_transpose_bn_act_backward(
   at::Tensor dgamma = at::empty({normalize ? c : 0}, stats_options);
   at::Tensor dbeta = at::empty({normalize ? c : 0}, stats_options);
   backward_pass(grad_out.contiguous(fmt), out, y, bn_weight, mean, var, p, dy, dgamma, dbeta);
-  auto [grad_input, grad_weight, grad_bias] = conv_transpose_backward(
+  auto [grad_input, grad_weight, grad_bias] = conv_backward(
       dy, input.contiguous(fmt), weight, stride, padding, output_padding, output_mask, fmt);
   const auto undefined_as_empty = [&](const at::Tensor& t) {
     return t.defined() ? t : at::empty({0}, out.options());

@@ -1,3 +1,5 @@
+import contextlib
+
 import pytest
 import torch
 
@@ -21,3 +23,15 @@ def full_float32_on_cuda():
     torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
     yield
     torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
+
+
+@contextlib.contextmanager
+def cudnn_enabled(enabled: bool):
+    """torch.backends.cudnn.enabled for the block, the other cuDNN flags left
+    alone (torch.backends.cudnn.flags would also reset allow_tf32)."""
+    saved = torch.backends.cudnn.enabled
+    torch.backends.cudnn.enabled = enabled
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.enabled = saved

@@ -12,7 +12,7 @@ from pygan.models import DCGANGenerator
 from pygan.nn import ConvTransposeBNAct
 from pygan.ops import conv_transpose_bn_act, conv_transpose_bn_act_reference
 
-from .conftest import CUDA
+from .conftest import CUDA, cudnn_enabled
 
 TOL = {torch.float32: dict(rtol=1e-4, atol=1e-4), torch.float64: dict(rtol=1e-9, atol=1e-9),
        torch.bfloat16: dict(rtol=3e-2, atol=3e-2), torch.float16: dict(rtol=5e-3, atol=5e-3)}
@@ -172,35 +172,6 @@ def test_weight_layout_off_the_cpu():
         assert weight.is_contiguous(memory_format=torch.channels_last) and not weight.is_contiguous()
 
 
-@CUDA
-def test_cuda_layouts():
-    """On CUDA the block runs in the layout it is given: NCHW by default (a
-    CPU block's channels-last weight comes back contiguous), NHWC after
-    .to(memory_format=torch.channels_last); out in that layout, gradients of
-    input and weight in their own, the same values either way."""
-    torch.manual_seed(4)
-    block = ConvTransposeBNAct(6, 64, 4, 2, 1, bias=True).cuda()
-    assert block[0].weight.is_contiguous()
-    x = torch.randn(3, 6, 4, 5, device="cuda")
-    results = []
-    for fmt in (torch.contiguous_format, torch.channels_last):
-        block.to(memory_format=fmt)
-        weight = block[0].weight
-        assert weight.is_contiguous(memory_format=fmt)
-        xi = x.contiguous(memory_format=fmt).detach().requires_grad_()
-        out = block(xi)
-        assert out.is_contiguous(memory_format=fmt)
-        out.backward(torch.randn(out.shape, generator=torch.Generator().manual_seed(0)).cuda())
-        assert xi.grad.is_contiguous(memory_format=fmt)
-        assert weight.grad.is_contiguous(memory_format=fmt)
-        results.append((out.detach(), xi.grad, weight.grad.clone()))
-        block.zero_grad()
-    for a, b in zip(*results):  # cuDNN sums in another order in each layout
-        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5 * b.abs().max().item())
-    block.fused = False
-    assert block[0].weight.is_contiguous(memory_format=torch.channels_last)
-
-
 def test_statistics_of_offset_activations(device):
     """Batch statistics stay accurate when the mean dwarfs the spread: the
     fused block in float32 is no further from the same block in float64 than
@@ -312,13 +283,25 @@ def test_reference_matches_op():
     torch.testing.assert_close(stats[0], stats[1])
 
 
+ON_CUDA = [(torch.device("cuda"), fmt, cudnn) for fmt in (torch.contiguous_format,
+                                                            torch.channels_last)
+           for cudnn in (True, False)]
+
+
+@pytest.mark.parametrize("device, fmt, cudnn", [
+    (torch.device("cpu"), torch.contiguous_format, True),
+    *(pytest.param(*case, marks=CUDA) for case in ON_CUDA)],
+    ids=["cpu", "cuda-nchw", "cuda-nchw-gemm", "cuda-nhwc", "cuda-nhwc-gemm"])
 @given(data=st.data())
 @settings(max_examples=40, deadline=None)
-def test_random_shapes_match_reference(data):
-    """Any geometry, float64 on the CPU: output, running statistics and every
-    gradient against the unfused reference. Outputs of up to ~13k pixels with
-    2-9 channels span several of the CPU statistics' fixed row chunks, with
-    a remainder; 1-4 output channels take the image block's GEMM path."""
+def test_random_shapes_match_reference(device, fmt, cudnn, data):
+    """Any geometry, float64: output, running statistics and every gradient
+    against the unfused reference. On the CPU, outputs of up to ~13k pixels
+    with 2-9 channels span several of the statistics' fixed row chunks, with
+    a remainder; 1-4 output channels take the image block's GEMM path. On
+    CUDA, NCHW and NHWC (wherever the layout is unambiguous), with cuDNN and
+    with it disabled, when the op takes its GEMM route (cuBLAS, col2im,
+    im2col)."""
     draw = data.draw
     k = draw(st.integers(1, 5), "kernel")
     s = draw(st.integers(1, 3), "stride")
@@ -335,16 +318,21 @@ def test_random_shapes_match_reference(data):
     randn = lambda *size: torch.randn(*size, generator=gen, dtype=torch.float64)  # noqa: E731
     leaves = [randn(n, cin, h, w), randn(cin, cout, k, k), randn(cout)]
     leaves += [randn(cout).abs_().add_(0.5), randn(cout)] if normalize else [None, None]
+    leaves = [t if t is None else t.to(device) for t in leaves]
+    leaves[:2] = [t.contiguous(memory_format=fmt) for t in leaves[:2]]
     if n * ((h - 1) * s - 2 * p + k + op) * ((w - 1) * s - 2 * p + k + op) == 1 and normalize:
         training = False  # batch statistics need more than one value per channel
     results = []
     for f in (conv_transpose_bn_act, conv_transpose_bn_act_reference):
         args = [t.clone().requires_grad_() if t is not None else None for t in leaves]
         gen.manual_seed(1)  # the same running statistics for both
-        stats = (randn(cout), randn(cout).abs_().add_(0.5)) if normalize else (None, None)
-        out = f(*args, *stats, stride=s, padding=p, output_padding=op, normalize=normalize,
-                training=training, activation=activation, slope=0.3)
-        out.backward(torch.linspace(-1, 1, out.numel(), dtype=out.dtype).view_as(out))
+        stats = ((randn(cout).to(device), randn(cout).abs_().add_(0.5).to(device)) if normalize
+                 else (None, None))
+        with cudnn_enabled(cudnn or f is conv_transpose_bn_act_reference):
+            out = f(*args, *stats, stride=s, padding=p, output_padding=op, normalize=normalize,
+                    training=training, activation=activation, slope=0.3)
+            grad = torch.linspace(-1, 1, out.numel(), dtype=out.dtype, device=device)
+            out.backward(grad.view_as(out))
         results.append([out, *stats, *(a.grad for a in args if a is not None)])
     for a, b in zip(*results):
         if a is not None:

@@ -317,7 +317,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> backward_
   return conv_transpose_bn_act_backward(
       grad_out, input, weight, bn_weight, out, y, mean, var, stride, padding, output_padding,
       normalize, training, eps, std::string(activation), slope, output_mask,
-      at::MemoryFormat::ChannelsLast,
+      at::MemoryFormat::ChannelsLast, conv_transpose_backward,
       [](const at::Tensor& dout, const at::Tensor& o, const at::Tensor& yy, const auto& gamma,
          const at::Tensor& mu, const at::Tensor& v, const BNActParams& p, at::Tensor& dy,
          at::Tensor& dgamma, at::Tensor& dbeta) {

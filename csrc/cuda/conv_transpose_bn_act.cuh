@@ -1,6 +1,7 @@
 // Launchers of the fused batch-norm + activation passes of
-// pygan::conv_transpose_bn_act (the convolution itself is cuDNN's, called by
-// the binding). Raw pointers, sizes and a stream; no torch types.
+// pygan::conv_transpose_bn_act (the binding runs the convolution: cuDNN's, or
+// GEMMs with col2im.cuh's passes). Raw pointers, sizes and a stream; no
+// torch types.
 #pragma once
 
 #include <cuda_runtime_api.h>

@@ -1,8 +1,14 @@
 // CUDA registration of pygan::conv_transpose_bn_act and its backward: the
-// shared composition (checks, cuDNN convolution via ATen) with the fused
+// shared composition (checks, the transposed convolution) with the fused
 // passes of conv_transpose_bn_act.cu, on the current stream. Activations stay
-// in the layout they come in (NCHW, or NHWC when the input or weight is
-// channels-last, which spares cuDNN's layout conversions).
+// in the layout they come in: NCHW, or NHWC when the input or weight is
+// channels-last. The convolutions are cuDNN's; with cuDNN disabled they take
+// pygan's GEMM route: cuBLAS GEMMs (at::mm) with col2im.cu's passes, a few
+// kernel launches in place of cuDNN's calls, whose host time (~100 us a call
+// under the profiler on the H100 machine) bounds a small generator step.
+// Which is faster is for bench_conv_calls/bench_conv to say on a GPU. The
+// GEMMs follow torch's matmul precision (torch.backends.cuda.matmul), not
+// cuDNN's.
 #include <ATen/ATen.h>
 #include <c10/cuda/CUDAException.h>
 #include <c10/cuda/CUDAGuard.h>
@@ -12,6 +18,7 @@
 #include <cstdint>
 
 #include "../conv_transpose_bn_act_impl.h"
+#include "col2im.cuh"
 #include "conv_transpose_bn_act.cuh"
 #include "dtype_binding.h"
 
@@ -49,6 +56,49 @@ at::Tensor workspace_for(cuda::Dtype dtype, const at::Tensor& t, const BNActPara
   return at::empty({bytes}, t.options().dtype(at::kByte));
 }
 
+// With cuDNN disabled (torch.backends.cudnn.enabled = False), convolutions
+// other than the single-GEMM 1x1 case take the GEMM route rather than ATen's
+// non-cuDNN kernels.
+bool takes_gemm_route(const at::Tensor& input, at::IntArrayRef padding,
+                      at::IntArrayRef output_padding) {
+  return !at::globalContext().userEnabledCuDNN() &&
+         !is_pointwise_gemm(input, padding, output_padding);
+}
+
+at::Tensor conv_cuda(const at::Tensor& input, const at::Tensor& weight,
+                     const std::optional<at::Tensor>& bias, at::IntArrayRef stride,
+                     at::IntArrayRef padding, at::IntArrayRef output_padding,
+                     at::MemoryFormat fmt) {
+  if (!takes_gemm_route(input, padding, output_padding))
+    return conv_transpose(input, weight, bias, stride, padding, output_padding, fmt);
+  const bool nhwc = fmt == at::MemoryFormat::ChannelsLast;
+  return conv_transpose_by_col2im(
+      input, weight, bias, stride, padding, output_padding, fmt,
+      [nhwc](const at::Tensor& cols, const at::Tensor& b, at::Tensor& y, const Col2imShape& s) {
+        C10_CUDA_CHECK(cuda::col2im_launch(
+            cuda_dtype(y.scalar_type(), kOp), cols.const_data_ptr(),
+            b.defined() ? b.const_data_ptr() : nullptr, y.data_ptr(), s, nhwc,
+            c10::cuda::getCurrentCUDAStream()));
+      });
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor> conv_backward_cuda(
+    const at::Tensor& dy, const at::Tensor& input, const at::Tensor& weight,
+    at::IntArrayRef stride, at::IntArrayRef padding, at::IntArrayRef output_padding,
+    std::array<bool, 3> output_mask, at::MemoryFormat fmt) {
+  if (!takes_gemm_route(input, padding, output_padding))
+    return conv_transpose_backward(dy, input, weight, stride, padding, output_padding,
+                                   output_mask, fmt);
+  const bool nhwc = fmt == at::MemoryFormat::ChannelsLast;
+  return conv_transpose_backward_by_im2col(
+      dy, input, weight, stride, padding, output_padding, output_mask,
+      [nhwc](const at::Tensor& d, at::Tensor& dcols, const Col2imShape& s) {
+        C10_CUDA_CHECK(cuda::im2col_launch(cuda_dtype(d.scalar_type(), kOp), d.const_data_ptr(),
+                                           dcols.data_ptr(), s, nhwc,
+                                           c10::cuda::getCurrentCUDAStream()));
+      });
+}
+
 std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> forward_cuda(
     const at::Tensor& input, const at::Tensor& weight, const std::optional<at::Tensor>& bias,
     const std::optional<at::Tensor>& bn_weight, const std::optional<at::Tensor>& bn_bias,
@@ -62,7 +112,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> forward_cuda(
   return conv_transpose_bn_act_forward(
       input, weight, bias, bn_weight, bn_bias, running_mean, running_var, stride, padding,
       output_padding, normalize, training, eps, momentum, std::string(activation), slope,
-      cuda_activation_format(input, weight), conv_transpose,
+      cuda_activation_format(input, weight), conv_cuda,
       [](const at::Tensor& y, at::Tensor& out, const auto& gamma, const auto& beta,
          at::Tensor& mean, at::Tensor& var, const std::optional<at::Tensor>& running_mean,
          const std::optional<at::Tensor>& running_var, const BNActParams& p) {
@@ -87,7 +137,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> backward_
   return conv_transpose_bn_act_backward(
       grad_out, input, weight, bn_weight, out, y, mean, var, stride, padding, output_padding,
       normalize, training, eps, std::string(activation), slope, output_mask,
-      cuda_activation_format(input, weight),
+      cuda_activation_format(input, weight), conv_backward_cuda,
       [](const at::Tensor& dout, const at::Tensor& o, const at::Tensor& yy, const auto& gamma,
          const at::Tensor& mu, const at::Tensor& v, const BNActParams& p, at::Tensor& dy,
          at::Tensor& dgamma, at::Tensor& dbeta) {

@@ -31,7 +31,10 @@ class ConvTransposeBNAct(nn.Sequential):
     channels-last outputs. On CUDA the block runs in the layout it is given:
     NCHW by default, NHWC after ``.to(memory_format=torch.channels_last)``
     (fewer host calls; its batch-norm kernels measured slower than NCHW's
-    in bench/results/h100.md, before a fix not yet timed on a GPU).
+    in bench/results/h100.md, before a fix not yet timed on a GPU). Its
+    convolutions are cuDNN's; with ``torch.backends.cudnn.enabled = False``
+    they are pygan's GEMM route instead (cuBLAS GEMMs with col2im/im2col
+    passes, float32 precision as ``torch.backends.cuda.matmul`` sets it).
 
     Input [N, in_channels, H, W] -> output [N, out_channels, H', W'] with
     H' = (H - 1) * stride - 2 * padding + kernel_size + output_padding.

@@ -70,6 +70,9 @@ def conv_transpose_bn_act(
         or weight is channels-last (as cuDNN's convolutions), else contiguous.
         Differentiable in input, weight, bias, bn_weight and bn_bias. Devices
         without a pygan kernel run :func:`conv_transpose_bn_act_reference`.
+        On CUDA the convolution is cuDNN's, or with cuDNN disabled
+        (``torch.backends.cudnn.enabled``, read at each call, forward and
+        backward) pygan's own: cuBLAS GEMMs with col2im/im2col passes.
     """
     if activation not in ACTIVATIONS:
         raise ValueError(f"conv_transpose_bn_act: activation must be one of {ACTIVATIONS}, "

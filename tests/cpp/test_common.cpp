@@ -7,6 +7,7 @@
 #include <limits>
 
 #include "expect.h"
+#include "common/col2im.h"
 #include "common/philox.h"
 #include "common/rmsprop_clip.h"
 #include "common/rollout.h"
@@ -192,6 +193,30 @@ static void inverse_cdf_draws() {
   }
 }
 
+// col2im's taps of one dimension, in int (as the CUDA kernels) and int64,
+// against every (tap, input) pair whose output coordinate tap_output gives.
+static void taps_are_every_pair_landing_on_the_output() {
+  for (int k = 1; k <= 5; ++k)
+    for (int stride = 1; stride <= 3; ++stride)
+      for (int pad = 0; pad < k; ++pad)
+        for (int size = 1; size <= 4; ++size) {
+          const int out_size = (size - 1) * stride - 2 * pad + k + stride - 1;
+          for (int o = 0; o < out_size; ++o) {
+            int expected = 0, seen = 0, seen64 = 0;
+            for (int i = 0; i < k; ++i)
+              for (int in = 0; in < size; ++in)
+                expected += pygan::tap_output(in, pad, stride, i) == o ? 1 << (i * 4 + in) : 0;
+            pygan::taps_1d<int>(o, pad, stride, k, size, [&](int i, int in) {
+              EXPECT(pygan::tap_output(in, pad, stride, i) == o);
+              seen += 1 << (i * 4 + in);
+            });
+            pygan::taps_1d<int64_t>(o, pad, stride, k, size,
+                                    [&](int64_t i, int64_t in) { seen64 += 1 << (i * 4 + in); });
+            EXPECT(seen == expected && seen64 == expected);
+          }
+        }
+}
+
 int main() {
   philox_known_answers();
   philox_uniform_layout();
@@ -203,6 +228,7 @@ int main() {
   clamp_bounds_and_nan();
   float_matches_double();
   dispatch_flags();
+  taps_are_every_pair_landing_on_the_output();
   std::puts("test_common: all passed");
   return 0;
 }

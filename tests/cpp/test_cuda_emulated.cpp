@@ -1,14 +1,18 @@
-// conv_transpose_bn_act's CUDA batch-norm + activation kernels, run on the
-// CPU emulation of CUDA (cuda_emulation.h) in double precision and launched
-// as conv_transpose_bn_act.cu launches them, against a direct double
-// computation: both layouts (NCHW planes, NHWC columns), slices of uneven
-// sizes, channel tiles cut short, training and eval mode, no normalisation.
+// conv_transpose_bn_act's CUDA kernels, run on the CPU emulation of CUDA
+// (cuda_emulation.h) in double precision and launched as the .cu files
+// launch them, against direct computations:
+//  * the batch-norm + activation passes: both layouts (NCHW planes, NHWC
+//    columns), slices of uneven sizes, channel tiles cut short, training and
+//    eval mode, no normalisation;
+//  * the GEMM route's col2im and im2col: random geometries, grids small
+//    enough that the kernels' stride loops run.
 // The pytest suite runs the real kernels where a GPU is present.
 #include "cuda_emulation.h"
 
 #include <cmath>
 #include <cstdio>
 #include <random>
+#include <type_traits>
 #include <vector>
 
 #include "expect.h"
@@ -23,11 +27,13 @@ inline T from_acc(Acc x) {
 }  // namespace cuda
 }  // namespace pygan
 
+#include "cuda/col2im_kernels.cuh"
 #include "cuda/conv_transpose_bn_act_kernels.cuh"
 
 using namespace pygan;
 using namespace pygan::cuda;
 using namespace pygan::cuda::bn_act_kernels;
+using namespace pygan::cuda::col2im_kernels;
 using Vec = std::vector<double>;
 
 static double act(Act a, double x, double slope) {
@@ -158,9 +164,9 @@ static void run_case(emulation::Device& dev, const Case& k, std::mt19937& rng) {
                   (!k.p.normalize || (close(mean, r_mean) && close(var, r_var) &&
                                       close(dg, r_dg) && close(db, r_db))) &&
                   close(run_mean, r_run_mean) && close(run_var, r_run_var);
-  std::printf("  n %ld c %ld hw %ld %s act %d normalize %d training %d: %ld slices, grid %ux%u %s\n",
+  std::printf("  n %ld c %ld hw %ld %s act %d normalize %d training %d: %ld slices, %s\n",
               long(n), long(c), long(hw), k.nhwc ? "nhwc" : "nchw", int(A), int(k.p.normalize),
-              int(k.p.training), long(l.splits), l.grid.x, l.grid.y, ok ? "ok" : "MISMATCH");
+              int(k.p.training), long(l.splits), ok ? "ok" : "MISMATCH");
   EXPECT(ok);
 }
 
@@ -185,9 +191,73 @@ static void batch_norm_passes(emulation::Device& dev) {
   run_case<Act::kTanh>(dev, plain, rng);
 }
 
+// col2im against a scatter-add of cols, im2col against a scatter of dy;
+// images NHWC and NCHW in turn.
+static void col2im_passes(emulation::Device& dev) {
+  std::mt19937 rng(5);
+  const auto draw = [&](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); };
+  int cases = 0;
+  while (cases < 60) {
+    Col2imShape s;
+    s.kh = draw(1, 5), s.kw = draw(1, 5), s.sh = draw(1, 3), s.sw = draw(1, 3);
+    s.ph = draw(0, int(s.kh) - 1), s.pw = draw(0, int(s.kw) - 1);
+    s.n = draw(1, 3), s.h = draw(1, 6), s.w = draw(1, 6), s.c = draw(1, 40);
+    s.oh = (s.h - 1) * s.sh - 2 * s.ph + s.kh + draw(0, int(s.sh) - 1);
+    s.ow = (s.w - 1) * s.sw - 2 * s.pw + s.kw + draw(0, int(s.sw) - 1);
+    if (s.oh < 1 || s.ow < 1) continue;
+    const bool nhwc = ++cases % 2;
+    const auto image = [&](int64_t b, int64_t y, int64_t x, int64_t ch) {
+      return nhwc ? ((b * s.oh + y) * s.ow + x) * s.c + ch
+                  : ((b * s.c + ch) * s.oh + y) * s.ow + x;
+    };
+    const int64_t taps = s.kh * s.kw * s.c, in_px = s.n * s.h * s.w, out_px = s.n * s.oh * s.ow;
+    Vec cols(in_px * taps), bias(s.c), dy(out_px * s.c);
+    for (auto* v : {&cols, &bias, &dy})
+      for (auto& x : *v) x = draw(-1000, 1000);  // integers: sums exact in any order
+    Vec y_ref(out_px * s.c), dcols_ref(in_px * taps, 0.0);
+    for (int64_t q = 0; q < out_px; ++q)  // q = (b * oh + y) * ow + x
+      for (int64_t ch = 0; ch < s.c; ++ch)
+        y_ref[image(q / (s.oh * s.ow), q / s.ow % s.oh, q % s.ow, ch)] = bias[ch];
+    for (int64_t b = 0; b < s.n; ++b)
+      for (int64_t ih = 0; ih < s.h; ++ih)
+        for (int64_t iw = 0; iw < s.w; ++iw)
+          for (int64_t i = 0; i < s.kh; ++i)
+            for (int64_t j = 0; j < s.kw; ++j) {
+              const int64_t oy = ih * s.sh - s.ph + i, ox = iw * s.sw - s.pw + j;
+              if (oy < 0 || oy >= s.oh || ox < 0 || ox >= s.ow) continue;
+              const int64_t col = ((b * s.h + ih) * s.w + iw) * taps + (i * s.kw + j) * s.c;
+              for (int64_t ch = 0; ch < s.c; ++ch) {
+                y_ref[image(b, oy, ox, ch)] += cols[col + ch];
+                dcols_ref[col + ch] = dy[image(b, oy, ox, ch)];
+              }
+            }
+    Vec y(out_px * s.c, NAN), dcols(in_px * taps, NAN);
+    const dim3 grid(draw(1, 2), draw(1, 3));  // fewer blocks than rows and values
+    const auto run = [&](auto layout) {
+      constexpr bool kNHWC = decltype(layout)::value;
+      const int out_row = int(s.ow * s.c), in_row = int(s.w * taps);
+      dev.launch(grid, [&] {
+        col2im_rows<kNHWC, double, double>(cols.data(), bias.data(), y.data(), s, out_row);
+      });
+      dev.launch(grid, [&] {
+        im2col_rows<kNHWC, double, double>(dy.data(), dcols.data(), s, in_row);
+      });
+    };
+    if (nhwc)
+      run(std::true_type{});
+    else
+      run(std::false_type{});
+    EXPECT(y == y_ref);
+    EXPECT(dcols == dcols_ref);
+  }
+  std::printf("  col2im, im2col: %d geometries ok\n", cases);
+}
+
 int main() {
+  std::setvbuf(stdout, nullptr, _IONBF, 0);  // progress lines before a failure's message
   emulation::Device dev;
   batch_norm_passes(dev);
+  col2im_passes(dev);
   std::puts("test_cuda_emulated: all passed");
   return 0;
 }
