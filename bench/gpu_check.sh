@@ -89,7 +89,8 @@ PYTEST=($PY -m pytest -v -p no:cacheprovider -p no:benchmark -rfE "${TIMEOUT[@]}
 # kernels have not been through it yet come first (rmsprop_clip's 533 last).
 FILTER=(--kernel-name kns=pygan)
 compute-sanitizer --help 2>&1 | grep -q -- --kernel-name || FILTER=()
-OP_TESTS="tests/test_conv_transpose_bn_act.py tests/test_rollout.py tests/test_rmsprop_clip.py"
+OP_TESTS="tests/test_conv_transpose_bn_act.py tests/test_conv_transpose_bn_act_cuda.py tests/test_rollout.py
+  tests/test_rmsprop_clip.py"
 SANITIZE=(compute-sanitizer "${FILTER[@]}" --error-exitcode 9)
 
 # In order of value: the CUDA code's correctness, the kernels' targets, the
