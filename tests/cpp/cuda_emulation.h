@@ -19,11 +19,16 @@
 
 #include <cuda_runtime_api.h>  // dim3, cudaError_t
 
+#include <algorithm>
 #include <barrier>
 #include <functional>
 #include <memory>
 #include <thread>
 #include <vector>
+
+// Device code calls CUDA's global min/max.
+using std::max;
+using std::min;
 
 inline thread_local dim3 threadIdx;
 inline dim3 blockIdx, gridDim, blockDim;

@@ -5,7 +5,10 @@
 //    columns), slices of uneven sizes, channel tiles cut short, training and
 //    eval mode, no normalisation;
 //  * the GEMM route's col2im and im2col: random geometries, grids small
-//    enough that the kernels' stride loops run.
+//    enough that the kernels' stride loops run;
+//  * rmsprop_clip_'s multi-tensor kernel: tensors grouped into launches,
+//    chunks, vector and scalar (misaligned) paths, against the update
+//    applied element by element.
 // The pytest suite runs the real kernels where a GPU is present.
 #include "cuda_emulation.h"
 
@@ -18,7 +21,8 @@
 #include "expect.h"
 
 namespace pygan {
-namespace cuda {  // dtype.cuh's conversions, for the double instances
+namespace cuda {  // dtype.cuh's conversions, for the float and double instances
+inline float to_acc(float x) { return x; }
 inline double to_acc(double x) { return x; }
 template <typename T, typename Acc>
 inline T from_acc(Acc x) {
@@ -29,12 +33,14 @@ inline T from_acc(Acc x) {
 
 #include "cuda/col2im_kernels.cuh"
 #include "cuda/conv_transpose_bn_act_kernels.cuh"
+#include "cuda/rmsprop_clip_kernels.cuh"
 
 using namespace pygan;
 using namespace pygan::cuda;
 using namespace pygan::cuda::bn_act_kernels;
 using namespace pygan::cuda::col2im_kernels;
-using Vec = std::vector<double>;
+using namespace pygan::cuda::rmsprop_kernels;
+using Values = std::vector<double>;
 
 static double act(Act a, double x, double slope) {
   if (a == Act::kRelu) return x > 0 ? x : 0;
@@ -48,7 +54,7 @@ static double act_grad(Act a, double out, double slope) {
   return a == Act::kTanh ? 1 - out * out : 1;
 }
 
-static bool close(const Vec& a, const Vec& b) {
+static bool close(const Values& a, const Values& b) {
   for (size_t i = 0; i < a.size(); ++i)
     if (!(std::fabs(a[i] - b[i]) <= 1e-10 * (1 + std::fabs(b[i])))) return false;
   return true;
@@ -70,7 +76,7 @@ static void run_case(emulation::Device& dev, const Case& k, std::mt19937& rng) {
     return k.nhwc ? (b * hw + q) * c + ch : (b * c + ch) * hw + q;
   };
   std::normal_distribution<double> normal;
-  Vec y(total), dout(total), gamma(c), beta(c), mean(c), var(c);
+  Values y(total), dout(total), gamma(c), beta(c), mean(c), var(c);
   for (auto& v : y) v = 3 + 2 * normal(rng);  // off-centre, as convolution outputs are
   for (auto& v : dout) v = normal(rng);
   for (int64_t ch = 0; ch < c; ++ch) {
@@ -80,8 +86,8 @@ static void run_case(emulation::Device& dev, const Case& k, std::mt19937& rng) {
     var[ch] = 1 + std::fabs(normal(rng));
   }
   // The reference.
-  Vec r_mean = mean, r_var = var, r_out(total), r_dy(total), r_dg(c), r_db(c);
-  Vec r_run_mean = mean, r_run_var = var;
+  Values r_mean = mean, r_var = var, r_out(total), r_dy(total), r_dg(c), r_db(c);
+  Values r_run_mean = mean, r_run_var = var;
   for (int64_t ch = 0; ch < c; ++ch) {
     if (k.p.normalize && k.p.training) {
       double mu = 0, v = 0;
@@ -121,8 +127,8 @@ static void run_case(emulation::Device& dev, const Case& k, std::mt19937& rng) {
   }
   // The kernels, launched as bn_act_forward_launch / bn_act_backward_launch do.
   const SliceLaunch l = slice_launch(s);
-  Vec part(2 * c * l.splits, NAN), out(total, NAN), dy(total, NAN), dg(c, NAN), db(c, NAN);
-  Vec run_mean = mean, run_var = var;  // the running statistics, updated in training mode
+  Values part(2 * c * l.splits, NAN), out(total, NAN), dy(total, NAN), dg(c, NAN), db(c, NAN);
+  Values run_mean = mean, run_var = var;  // the running statistics, updated in training mode
   double *pa = part.data(), *pb = pa + c * l.splits;
   const unsigned blocks = elementwise_blocks(total);
   if (k.p.normalize && k.p.training) {
@@ -211,10 +217,10 @@ static void col2im_passes(emulation::Device& dev) {
                   : ((b * s.c + ch) * s.oh + y) * s.ow + x;
     };
     const int64_t taps = s.kh * s.kw * s.c, in_px = s.n * s.h * s.w, out_px = s.n * s.oh * s.ow;
-    Vec cols(in_px * taps), bias(s.c), dy(out_px * s.c);
+    Values cols(in_px * taps), bias(s.c), dy(out_px * s.c);
     for (auto* v : {&cols, &bias, &dy})
       for (auto& x : *v) x = draw(-1000, 1000);  // integers: sums exact in any order
-    Vec y_ref(out_px * s.c), dcols_ref(in_px * taps, 0.0);
+    Values y_ref(out_px * s.c), dcols_ref(in_px * taps, 0.0);
     for (int64_t q = 0; q < out_px; ++q)  // q = (b * oh + y) * ow + x
       for (int64_t ch = 0; ch < s.c; ++ch)
         y_ref[image(q / (s.oh * s.ow), q / s.ow % s.oh, q % s.ow, ch)] = bias[ch];
@@ -231,7 +237,7 @@ static void col2im_passes(emulation::Device& dev) {
                 dcols_ref[col + ch] = dy[image(b, oy, ox, ch)];
               }
             }
-    Vec y(out_px * s.c, NAN), dcols(in_px * taps, NAN);
+    Values y(out_px * s.c, NAN), dcols(in_px * taps, NAN);
     const dim3 grid(draw(1, 2), draw(1, 3));  // fewer blocks than rows and values
     const auto run = [&](auto layout) {
       constexpr bool kNHWC = decltype(layout)::value;
@@ -253,11 +259,70 @@ static void col2im_passes(emulation::Device& dev) {
   std::printf("  col2im, im2col: %d geometries ok\n", cases);
 }
 
+// 60 tensors (two launches: 48 + 12) of 0 to 3 chunks and a bit, every
+// third one misaligned by an element (scalar path), with one set of flags.
+template <typename T>
+static void rmsprop_groups(emulation::Device& dev, const RMSpropClipHyper<double>& hyper) {
+  std::mt19937 rng(7);
+  std::normal_distribution<T> normal;
+  const RMSpropClipHyper<T> h = cast_hyper<T>(hyper);
+  constexpr int kTensors = 60;
+  std::vector<std::vector<T>> state(kTensors * 5);  // p, g, square_avg, momentum, grad_avg
+  std::vector<RMSpropClipTensor> tensors(kTensors);
+  for (int t = 0; t < kTensors; ++t) {
+    std::uniform_int_distribution<int64_t> size(1, 3 * kChunk + 5);
+    const int64_t numel = t % 7 == 0 ? 0 : size(rng);
+    const int64_t skew = t % 3 == 0;
+    T* ptr[5];
+    for (int k = 0; k < 5; ++k) {
+      auto& v = state[t * 5 + k];
+      v.resize(numel + 1);
+      // square_avg well above grad_avg^2, as the optimizer's state keeps it
+      // (a negative variance would be NaN, unequal to itself).
+      for (auto& x : v) {
+        x = normal(rng);
+        x = k == 2 ? T(1) + std::abs(x) : k == 4 ? x / T(10) : x;
+      }
+      ptr[k] = v.data() + skew;
+    }
+    tensors[t] = {ptr[0], ptr[1], ptr[2], ptr[3], ptr[4], numel};
+  }
+  auto expected = state;
+  for (int t = 0; t < kTensors; ++t)
+    dispatch_rmsprop_flags(h, [&](auto centered, auto momentum, auto clip) {
+      const int64_t skew = t % 3 == 0;
+      T* v[5];
+      for (int k = 0; k < 5; ++k) v[k] = expected[t * 5 + k].data() + skew;
+      for (int64_t i = 0; i < tensors[t].numel; ++i)
+        rmsprop_clip_update<decltype(centered)::value, decltype(momentum)::value,
+                            decltype(clip)::value>(v[0][i], v[1][i], v[2][i], v[3][i], v[4][i], h);
+    });
+  int launches = 0;
+  const cudaError_t err =
+      launch_groups<T, T>(tensors.data(), kTensors, [&](const Meta& meta, int64_t blocks) {
+        ++launches;
+        dispatch_rmsprop_flags(h, [&](auto centered, auto momentum, auto clip) {
+          dev.launch(dim3(unsigned(blocks)), [&] {
+            rmsprop_clip_kernel<decltype(centered)::value, decltype(momentum)::value,
+                                decltype(clip)::value, T, T>(meta, h);
+          });
+        });
+        return cudaSuccess;
+      });
+  EXPECT(err == cudaSuccess && launches == 2);
+  EXPECT(state == expected);
+  std::printf("  rmsprop_clip_: %d tensors in %d launches ok\n", kTensors, launches);
+}
+
 int main() {
   std::setvbuf(stdout, nullptr, _IONBF, 0);  // progress lines before a failure's message
   emulation::Device dev;
   batch_norm_passes(dev);
   col2im_passes(dev);
+  const RMSpropClipHyper<double> every{0.01, 0.99, 1e-8, 0.01, 0.9, 0.05, true, true, true};
+  const RMSpropClipHyper<double> plain{0.01, 0.99, 1e-8, 0.0, 0.0, 0.0, false, false, false};
+  rmsprop_groups<float>(dev, every);
+  rmsprop_groups<double>(dev, plain);
   std::puts("test_cuda_emulated: all passed");
   return 0;
 }
