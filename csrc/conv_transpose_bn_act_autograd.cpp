@@ -81,6 +81,12 @@ class ConvTransposeBNActFunction
                        padding, output_padding, normalize, training, eps, momentum,
                        activation, slope);
     }
+    // Below autograd no ADInplaceOrView kernel counts the in-place update of
+    // the running statistics; count it, so a stale saved copy is caught.
+    if (normalize && training && running_mean.has_value()) {
+      torch::autograd::impl::bump_version(*running_mean);
+      torch::autograd::impl::bump_version(*running_var);
+    }
     ctx->save_for_backward(
         {input, weight, bn_weight.value_or(at::Tensor()), out, y, mean, var});
     ctx->saved_data["stride"] = stride.vec();

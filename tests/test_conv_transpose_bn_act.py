@@ -409,3 +409,14 @@ def test_module_bad_arguments():
         ConvTransposeBNAct(3, 4, 4, activation="sigmoid")
     with pytest.raises(ValueError, match="negative_slope must be > 0"):
         ConvTransposeBNAct(3, 4, 4, activation="leaky_relu", negative_slope=-0.1)
+
+
+def test_running_statistics_update_counts_as_in_place():
+    """The op updates running_mean/var in place (training mode) and bumps
+    their version counters, as an in-place torch op would."""
+    block = ConvTransposeBNAct(3, 4, 4, 2, 1)
+    before = [block[1].running_mean._version, block[1].running_var._version]
+    block(torch.randn(2, 3, 4, 4))
+    assert block[1].running_mean._version > before[0]
+    assert block[1].running_var._version > before[1]
+    assert not torch.equal(block[1].running_mean, torch.zeros(4))
