@@ -72,7 +72,8 @@ inline BNActParams check_forward_args(
     const std::optional<at::Tensor>& bn_weight, const std::optional<at::Tensor>& bn_bias,
     const std::optional<at::Tensor>& running_mean, const std::optional<at::Tensor>& running_var,
     at::IntArrayRef stride, at::IntArrayRef padding, at::IntArrayRef output_padding,
-    bool normalize, bool training, double eps, const std::string& activation, double slope) {
+    bool normalize, bool training, double eps, double momentum, const std::string& activation,
+    double slope) {
   TORCH_CHECK(input.dim() == 4, "conv_transpose_bn_act: input must be 4-D [N, C_in, H, W], got ",
               input.sizes());
   TORCH_CHECK(input.size(0) >= 1, "conv_transpose_bn_act: input has an empty batch");
@@ -117,7 +118,9 @@ inline BNActParams check_forward_args(
   const Act act = parse_activation(activation);
   TORCH_CHECK(act != Act::kLeakyRelu || slope > 0, "conv_transpose_bn_act: slope must be > 0 "
               "for leaky_relu (use relu for 0), got ", slope);
-  return {normalize, training, eps, act, slope};
+  TORCH_CHECK(momentum >= 0 && momentum <= 1, "conv_transpose_bn_act: momentum must be in "
+              "[0, 1], got ", momentum);
+  return {normalize, training, eps, act, slope, momentum};
 }
 
 inline std::vector<int64_t> dilation_one() { return {1, 1}; }
@@ -275,13 +278,10 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> conv_transpose_bn_act
     at::IntArrayRef stride, at::IntArrayRef padding, at::IntArrayRef output_padding,
     bool normalize, bool training, double eps, double momentum, const std::string& activation,
     double slope, at::MemoryFormat fmt, Conv conv, ForwardPass forward_pass) {
-  BNActParams p =
+  const BNActParams p =
       check_forward_args(input, weight, bias, bn_weight, bn_bias, running_mean, running_var,
-                         stride, padding, output_padding, normalize, training, eps, activation,
-                         slope);
-  TORCH_CHECK(momentum >= 0 && momentum <= 1, "conv_transpose_bn_act: momentum must be in "
-              "[0, 1], got ", momentum);
-  p.momentum = momentum;
+                         stride, padding, output_padding, normalize, training, eps, momentum,
+                         activation, slope);
   at::Tensor y =
       conv(input.contiguous(fmt), weight, bias, stride, padding, output_padding, fmt);
   const int64_t c = weight.size(1);

@@ -404,6 +404,15 @@ def test_bad_inputs(changes, match):
         call(**changes)
 
 
+def test_op_refuses_momentum_out_of_range():
+    """torch.ops callers skip the Python checks: the op itself names momentum."""
+    x, w = torch.randn(2, 3, 4, 4), torch.randn(3, 5, 4, 4)
+    with pytest.raises(RuntimeError, match=r"momentum must be in \[0, 1\], got -0.5"):
+        torch.ops.pygan.conv_transpose_bn_act(x, w, None, None, None, torch.zeros(5), torch.ones(5),
+                                              [2, 2], [1, 1], [0, 0], True, True, 1e-5, -0.5,
+                                              "relu", 0.0)
+
+
 def test_module_bad_arguments():
     with pytest.raises(ValueError, match="activation must be one of"):
         ConvTransposeBNAct(3, 4, 4, activation="sigmoid")
