@@ -15,12 +15,17 @@ For each block [N, C_in, H, W] -> [N, C_out, OH, OW] (kernel k):
   col2im / im2col       F.fold of the columns / F.unfold of the output
                         gradient: the device-time stand-ins for the passes
                         the GEMM route adds (pygan's would fuse batch norm in)
-  pygan fwd / bwd       pygan.ops' conv_transpose_bn_act and its backward
+  pygan fwd / bwd       the ops pygan::conv_transpose_bn_act and its backward,
+                        called as ConvTransposeBNAct calls them (no autograd)
   eager bn+act fwd/bwd  F.batch_norm (training) + ReLU, the unfused rest
   pygan / eager block   the whole block, forward + backward through autograd:
                         ConvTransposeBNAct fused, and as the plain modules
                         (the block's share of a generator step); "pygan gemm
-                        block" with cuDNN disabled (pygan's GEMM route)
+                        block" with cuDNN disabled (pygan's GEMM route);
+                        "... block fwd": the forward alone (graph recorded)
+A "framework" table first: a tiny op through torch's Python bindings and
+through torch.ops (the path a custom op takes), one kernel launch, one
+allocation, and an autograd.grad call through a one-node graph.
 
 Host time: seconds to issue a call, from perf_counter around a burst of
 --burst calls (GPU idle before it; the burst cannot fill the launch queue).
@@ -40,7 +45,7 @@ from torch.nn import functional as F
 
 from common import device_name, sync, write_results
 from pygan.models import DCGANGenerator
-from pygan.ops import conv_transpose_bn_act, has_kernel
+from pygan.ops import has_kernel
 from pygan.ops.conv_transpose_bn_act import conv_transpose_bn_act_reference
 
 Z_DIM, NGF, CHANNELS = 100, 64, 3
@@ -98,12 +103,28 @@ def block_steps(block, x: torch.Tensor, fmt: torch.memory_format) -> dict:
         def step(m=m, grad=grad):
             m(x).backward(grad)
         steps[name] = step
+        steps[f"{name} fwd"] = lambda m=m: m(x)
     if x.device.type == "cuda":
         def gemm_step(step=steps["pygan block"]):
             with torch.backends.cudnn.flags(enabled=False):  # pygan's GEMM route
                 step()
         steps["pygan gemm block"] = gemm_step
     return steps
+
+
+def framework_calls(device: torch.device) -> dict:
+    """name -> zero-argument call: what any block pays per operation, on
+    tiny tensors (so the host's share is all there is)."""
+    t = torch.randn(256, device=device)
+    leaf = t.clone().requires_grad_()
+    y = leaf * 2
+    return {
+        "torch.add": lambda: torch.add(t, t),
+        "torch.ops add": lambda: torch.ops.aten.add.Tensor(t, t),
+        "add_ (a launch)": lambda: t.add_(1),
+        "empty": lambda: torch.empty(256, device=device),
+        "autograd.grad": lambda: torch.autograd.grad(y, leaf, t, retain_graph=True),
+    }
 
 
 def block_calls(block, x: torch.Tensor, fmt: torch.memory_format) -> dict:
@@ -148,8 +169,8 @@ def block_calls(block, x: torch.Tensor, fmt: torch.memory_format) -> dict:
         out, yy, mu, v = torch.ops.pygan.conv_transpose_bn_act(
             x, weight, None, *bn_args, *op_args[:6], 0.1, *op_args[6:])
         dout = torch.randn_like(out)  # out's layout
-        calls["pygan fwd"] = lambda: conv_transpose_bn_act(
-            x, weight, None, *bn_args, stride=s, padding=p, normalize=norm, activation=act_name)
+        calls["pygan fwd"] = lambda: torch.ops.pygan.conv_transpose_bn_act.default(
+            x, weight, None, *bn_args, *op_args[:6], 0.1, *op_args[6:])
         calls["pygan bwd"] = lambda: torch.ops.pygan.conv_transpose_bn_act_backward(
             dout, x, weight, bn_args[0], out, yy, mu, v, *op_args, [True, True, False])
     y_in = y.detach().requires_grad_()
@@ -187,6 +208,13 @@ def main() -> None:
              f"matmul.allow_tf32 {torch.backends.cuda.matmul.allow_tf32}; us per call", ""]
     print("\n".join(lines), flush=True)
     rows = []
+    lines.append(f"  {'framework':<42}{'host us':>9}{'device us':>11}")
+    for name, fn in framework_calls(device).items():
+        host, dev = burst_times(fn, device, args.burst, rounds)
+        lines.append(f"  {name:<42}{host * 1e6:>9.1f}{dev * 1e6:>11.1f}")
+        rows.append({"call": name, "host_s": host, "device_s": dev})
+    lines.append("")
+    print("\n".join(lines[2:]), flush=True)
     for wl in args.workloads:
         size, batch = map(int, wl.split("x"))
         torch.manual_seed(0)

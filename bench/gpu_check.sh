@@ -92,19 +92,21 @@ compute-sanitizer --help 2>&1 | grep -q -- --kernel-name || FILTER=()
 OP_TESTS="tests/test_conv_transpose_bn_act.py tests/test_conv_transpose_bn_act_cuda.py tests/test_rollout.py
   tests/test_rmsprop_clip.py"
 SANITIZE=(compute-sanitizer "${FILTER[@]}" --error-exitcode 9)
+# The profiler (CUPTI) test cannot run under compute-sanitizer.
+SANITIZED="cuda and not runs_pygan_kernels"
 
 # In order of value: the CUDA code's correctness, the kernels' targets, the
 # memory checker, then the rest.
 step tests_cuda 200 "${PYTEST[@]}" -n 16 -k "cuda or CUDA" tests
 tail_of tests_cuda 15
-step bench_calls 90 bash -c "$PY bench/bench_conv_calls.py --device cuda && \
-  $PY bench/bench_conv_calls.py --device cuda --layout nhwc --workloads 64x128"
+step bench_calls 120 bash -c "$PY bench/bench_conv_calls.py --device cuda --rounds 9 && \
+  $PY bench/bench_conv_calls.py --device cuda --rounds 9 --layout nhwc --workloads 64x128"
 step bench_conv 150 $PY bench/bench_conv_transpose_bn_act.py --device cuda --reps 50
 EPOCH=(--epoch --oracle "$ORACLE")
 [[ -f $ORACLE ]] || EPOCH=()  # no oracle carried: no adversarial step
 step bench_rollout 150 $PY bench/bench_rollout.py --device cuda "${EPOCH[@]}"
 step bench_rmsprop 90 $PY bench/bench_rmsprop_clip.py --device cuda
-step memcheck 150 "${SANITIZE[@]}" --tool memcheck "${PYTEST[@]}" -k cuda $OP_TESTS
+step memcheck 150 "${SANITIZE[@]}" --tool memcheck "${PYTEST[@]}" -k "$SANITIZED" $OP_TESTS
 tail_of memcheck 6
 step tests_rest 200 "${PYTEST[@]}" -n 16 -k "not (cuda or CUDA)" --durations=10 tests
 tail_of tests_rest 15
@@ -112,7 +114,7 @@ step bench_epoch 90 $PY bench/bench_dcgan_epoch.py --device cuda --data "$FMNIST
   --amp none bf16 --reps 3
 step bench_conv_bf16 90 $PY bench/bench_conv_transpose_bn_act.py --device cuda --amp bf16 \
   --reps 50 --workloads 32x64 64x128
-step racecheck 120 "${SANITIZE[@]}" --tool racecheck "${PYTEST[@]}" -k cuda $OP_TESTS
+step racecheck 120 "${SANITIZE[@]}" --tool racecheck "${PYTEST[@]}" -k "$SANITIZED" $OP_TESTS
 tail_of racecheck 6
 
 for name in bench_calls bench_rmsprop bench_conv bench_rollout bench_epoch bench_conv_bf16; do

@@ -64,18 +64,26 @@ def test_gemm_route_runs_pygan_kernels(fmt):
 
 
 def _rel_error(a: torch.Tensor, b: torch.Tensor) -> float:
-    return ((a.float() - b.float()).abs().max() / b.float().abs().max().clamp_min(1e-6)).item()
+    """||a - b|| / ||b||: a few elements whose ReLU decision flips with
+    rounding would dominate a largest-element error."""
+    return ((a.float() - b.float()).norm() / b.float().norm().clamp_min(1e-12)).item()
 
 
-@pytest.mark.parametrize("dtype, tol", [(torch.float16, 5e-3), (torch.bfloat16, 3e-2)],
-                         ids=["float16", "bfloat16"])
+# Largest error relative to float32 that either dtype may show at all
+# (bfloat16's 8-bit mantissa: torch's own unfused bfloat16 block was 0.5-4%
+# off on its input and parameter gradients at these shapes).
+HALF_TOLERANCE = {torch.float16: 5e-3, torch.bfloat16: 6e-2}
+
+
+@pytest.mark.parametrize("dtype", HALF_TOLERANCE, ids=["float16", "bfloat16"])
 @pytest.mark.parametrize("fmt", LAYOUTS.values(), ids=LAYOUTS.keys())
 @pytest.mark.parametrize("cudnn", [True, False], ids=["cudnn", "gemm"])
-def test_half_precision_activations(dtype, tol, fmt, cudnn):
+def test_half_precision_activations(dtype, fmt, cudnn):
     """float16/bfloat16 input and weight with float32 batch-norm parameters
-    and statistics (the module's autocast arrangement) against the unfused
-    functions in float32 on the same rounded values; errors relative to each
-    result's largest value."""
+    and statistics (the module's autocast arrangement), against the unfused
+    functions in float32 on the same rounded values: pygan's error is within
+    twice that of torch's unfused functions run in the same dtype (same
+    arrangement), and within HALF_TOLERANCE."""
     torch.manual_seed(6)
     x = torch.randn(4, 16, 8, 8, device="cuda").to(dtype).contiguous(memory_format=fmt)
     w = (torch.randn(16, 12, 4, 4, device="cuda") * 0.1).to(dtype).contiguous(memory_format=fmt)
@@ -83,17 +91,19 @@ def test_half_precision_activations(dtype, tol, fmt, cudnn):
     beta = torch.randn(12, device="cuda")
     grad = torch.randn(4, 12, 16, 16, device="cuda")
     results = []
-    for f, cast in ((conv_transpose_bn_act, dtype), (conv_transpose_bn_act_reference, None)):
-        leaves = [t.detach().to(cast or torch.float32).requires_grad_() for t in (x, w)]
+    for f, cast in ((conv_transpose_bn_act, dtype), (conv_transpose_bn_act_reference, dtype),
+                    (conv_transpose_bn_act_reference, torch.float32)):
+        leaves = [t.detach().to(cast).requires_grad_() for t in (x, w)]
         leaves += [t.detach().clone().requires_grad_() for t in (gamma, beta)]
         stats = [torch.zeros(12, device="cuda"), torch.ones(12, device="cuda")]
-        with cudnn_enabled(cudnn or cast is None):
+        with cudnn_enabled(cudnn or f is not conv_transpose_bn_act):
             out = f(leaves[0], leaves[1], None, leaves[2], leaves[3], *stats, stride=2,
                     padding=1)
             out.backward(grad.to(out.dtype))
-        assert out.dtype == (cast or torch.float32)
+        assert out.dtype == cast
         results.append([out, *stats, *(t.grad for t in leaves)])
     names = ["out", "running_mean", "running_var", "input grad", "weight grad", "bn weight grad",
              "bn bias grad"]
-    for name, a, b in zip(names, *results):
-        assert _rel_error(a, b) <= tol, (name, _rel_error(a, b))
+    for name, mine, torchs, exact in zip(names, *results):
+        err, torch_err = _rel_error(mine, exact), _rel_error(torchs, exact)
+        assert err <= min(2 * torch_err + 1e-3, HALF_TOLERANCE[dtype]), (name, err, torch_err)
