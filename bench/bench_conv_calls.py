@@ -22,7 +22,8 @@ For each block [N, C_in, H, W] -> [N, C_out, OH, OW] (kernel k):
                         ConvTransposeBNAct fused, and as the plain modules
                         (the block's share of a generator step); "pygan gemm
                         block" with cuDNN disabled (pygan's GEMM route);
-                        "... block fwd": the forward alone (graph recorded)
+                        "... block fwd": the forward alone (graph recorded),
+                        "... block bwd": the backward alone (one graph, kept)
 A "framework" table first: a tiny op through torch's Python bindings and
 through torch.ops (the path a custom op takes), one kernel launch, one
 allocation, and an autograd.grad call through a one-node graph.
@@ -51,31 +52,39 @@ from pygan.ops.conv_transpose_bn_act import conv_transpose_bn_act_reference
 Z_DIM, NGF, CHANNELS = 100, 64, 3
 
 
-def burst_times(fn, device: torch.device, burst: int, rounds: int) -> tuple[float, float]:
-    """Median (host, device) seconds per call of fn over `rounds` bursts."""
-    for _ in range(3):
-        fn()
-    sync(device)
-    host, dev = [], []
-    for _ in range(rounds):
-        sync(device)
-        t0 = time.perf_counter()
-        for _ in range(burst):
+def burst_times(calls: dict, device: torch.device, burst: int,
+                rounds: int) -> dict[str, tuple[float, float]]:
+    """name -> median (host, device) seconds per call over `rounds` bursts.
+    The calls take turns within each round, so a drift in the shared
+    machine's speed moves them all alike."""
+    for fn in calls.values():
+        for _ in range(3):
             fn()
-        host.append((time.perf_counter() - t0) / burst)
-        if device.type == "cuda":
+    sync(device)
+    host = {name: [] for name in calls}
+    dev = {name: [] for name in calls}
+    for _ in range(rounds):
+        for name, fn in calls.items():
             sync(device)
-            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-            # ~20 ms of spinning: longer than the host takes to queue the burst.
-            torch.cuda._sleep(40_000_000)
-            start.record()
+            t0 = time.perf_counter()
             for _ in range(burst):
                 fn()
-            end.record()
-            end.synchronize()
-            dev.append(start.elapsed_time(end) / 1e3 / burst)
+            host[name].append((time.perf_counter() - t0) / burst)
+            if device.type == "cuda":
+                sync(device)
+                start = torch.cuda.Event(enable_timing=True)
+                end = torch.cuda.Event(enable_timing=True)
+                # ~20 ms of spinning: longer than the host takes to queue the burst.
+                torch.cuda._sleep(40_000_000)
+                start.record()
+                for _ in range(burst):
+                    fn()
+                end.record()
+                end.synchronize()
+                dev[name].append(start.elapsed_time(end) / 1e3 / burst)
     sync(device)
-    return statistics.median(host), statistics.median(dev) if dev else statistics.median(host)
+    return {name: (statistics.median(host[name]),
+                   statistics.median(dev[name] or host[name])) for name in calls}
 
 
 def with_tf32(fn):
@@ -104,6 +113,7 @@ def block_steps(block, x: torch.Tensor, fmt: torch.memory_format) -> dict:
             m(x).backward(grad)
         steps[name] = step
         steps[f"{name} fwd"] = lambda m=m: m(x)
+        steps[f"{name} bwd"] = lambda out=m(x), grad=grad: out.backward(grad, retain_graph=True)
     if x.device.type == "cuda":
         def gemm_step(step=steps["pygan block"]):
             with torch.backends.cudnn.flags(enabled=False):  # pygan's GEMM route
@@ -209,8 +219,8 @@ def main() -> None:
     print("\n".join(lines), flush=True)
     rows = []
     lines.append(f"  {'framework':<42}{'host us':>9}{'device us':>11}")
-    for name, fn in framework_calls(device).items():
-        host, dev = burst_times(fn, device, args.burst, rounds)
+    for name, (host, dev) in burst_times(framework_calls(device), device, args.burst,
+                                         rounds).items():
         lines.append(f"  {name:<42}{host * 1e6:>9.1f}{dev * 1e6:>11.1f}")
         rows.append({"call": name, "host_s": host, "device_s": dev})
     lines.append("")
@@ -227,8 +237,7 @@ def main() -> None:
         for i, block in enumerate(G.blocks):
             x = x.contiguous(memory_format=fmt)
             calls = {**block_calls(block, x, fmt), **block_steps(block, x, fmt)}
-            for name, fn in calls.items():
-                host, dev = burst_times(fn, device, args.burst, rounds)
+            for name, (host, dev) in burst_times(calls, device, args.burst, rounds).items():
                 shape = f"{i}: {tuple(x.shape[1:])}"
                 lines.append(f"  {shape:<24}{name:<18}{host * 1e6:>9.1f}{dev * 1e6:>11.1f}")
                 rows.append({"image_size": size, "batch": batch, "block": i, "call": name,
