@@ -17,7 +17,9 @@ For each block [N, C_in, H, W] -> [N, C_out, OH, OW] (kernel k):
                         the GEMM route adds (pygan's would fuse batch norm in)
   pygan fwd / bwd       the ops pygan::conv_transpose_bn_act and its backward,
                         called as ConvTransposeBNAct calls them (no autograd)
-  eager bn+act fwd/bwd  F.batch_norm (training) + ReLU, the unfused rest
+  eager bn+act fwd/bwd  F.batch_norm (training) + ReLU, the unfused rest; the
+                        bwd row goes through autograd.grad, so it includes
+                        one engine call (the framework table's row)
   pygan / eager block   the whole block, forward + backward through autograd:
                         ConvTransposeBNAct fused, and as the plain modules
                         (the block's share of a generator step); "pygan gemm
@@ -176,11 +178,10 @@ def block_calls(block, x: torch.Tensor, fmt: torch.memory_format) -> dict:
                    bn.running_var.clone()]
     if has_kernel("conv_transpose_bn_act", x.device):
         op_args = (s, p, [0, 0], norm, True, 1e-5, act_name, 0.0)
-        out, yy, mu, v = torch.ops.pygan.conv_transpose_bn_act(
-            x, weight, None, *bn_args, *op_args[:6], 0.1, *op_args[6:])
-        dout = torch.randn_like(out)  # out's layout
         calls["pygan fwd"] = lambda: torch.ops.pygan.conv_transpose_bn_act.default(
             x, weight, None, *bn_args, *op_args[:6], 0.1, *op_args[6:])
+        out, yy, mu, v = calls["pygan fwd"]()
+        dout = torch.randn_like(out)  # out's layout
         calls["pygan bwd"] = lambda: torch.ops.pygan.conv_transpose_bn_act_backward(
             dout, x, weight, bn_args[0], out, yy, mu, v, *op_args, [True, True, False])
     y_in = y.detach().requires_grad_()
