@@ -34,7 +34,7 @@ def train(args) -> int:
     result = trainer.fit(resume=not args.restart)
     print(json.dumps(result))
     print(f"run directory: {args.out} (last.pt, metrics.csv, samples/, losses.png)")
-    return 0
+    return trainer.stop.exit_code  # 130 after Ctrl-C, 143 after SIGTERM, as shells expect
 
 
 def drs_options(args) -> dict | None:
@@ -226,6 +226,11 @@ def main(argv=None) -> int:
     except (ValueError, OSError, FloatingPointError) as exc:
         print(f"pygan {args.command}: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt as exc:  # a second Ctrl-C / SIGTERM while stopping, or one outside
+        # training: no traceback, the files are as the last completed write left them.
+        print(f"\npygan {args.command}: aborted ({exc or 'Ctrl-C'}); files written before "
+              f"are intact", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

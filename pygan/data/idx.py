@@ -121,6 +121,10 @@ def load_mnist_like(root: str | PathLike, split: str = "train") -> tuple[Tensor,
     if labels.dim() != 1 or labels.dtype != torch.uint8:
         raise ValueError(f"{labels_path}: expected uint8 labels [N], "
                          f"got {labels.dtype} {list(labels.shape)}")
+    if len(images) == 0 or 0 in images.shape[1:]:
+        raise ValueError(f"{images_path}: holds {len(images)} images of "
+                         f"{images.shape[1]}x{images.shape[2]} pixels; expected at least one "
+                         f"image of at least 1x1")
     if len(images) != len(labels):
         raise ValueError(f"{root}: {len(images)} images in {images_path.name} but "
                          f"{len(labels)} labels in {labels_path.name}")

@@ -66,6 +66,10 @@ class OracleLSTM(LSTMGenerator):
         except Exception as exc:  # zipfile, zlib and numpy raise several types on torn files
             raise ValueError(f"{path} is not a readable .npz file (truncated or corrupt?): "
                              f"{type(exc).__name__}: {exc}") from None
+        for name, array in arrays.items():
+            if array.dtype.kind not in "fiu":  # float, signed or unsigned int
+                raise ValueError(f"{path}: array {name!r} holds {array.dtype} values; an oracle's "
+                                 f"arrays are numbers (float32 or float64)")
         for name in ("embedding", "U_i"):
             if name not in arrays:
                 raise ValueError(f"{path}: missing array {name!r}; an oracle file holds "

@@ -47,7 +47,7 @@ class AdvTextConfig(EvalFields, TrainConfig):
 
     def validate(self) -> None:
         super().validate()
-        for name in ("lr", "eps", "vat_eps", "vat_xi", "adv_weight"):
+        for name in ("eps", "vat_eps", "vat_xi", "adv_weight"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
         for name in ("embed_dim", "maps", "hidden", "vat_iterations"):

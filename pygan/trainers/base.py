@@ -5,16 +5,16 @@ import contextlib
 import dataclasses
 import json
 import os
-import signal
 import time
 from pathlib import Path
 
 import torch
 from torch import Tensor, nn
 
-from .checkpoint import load_checkpoint, save_checkpoint
+from .checkpoint import check_structure, first_nonfinite, load_checkpoint, restore, save_checkpoint
 from .config import RESUMABLE_CHANGES, TrainConfig
 from .distributed import average_gradients, broadcast_module, init_distributed
+from .interrupts import StopRequest, stop_requests
 from .runlog import MetricLog, plot_losses
 from .sources import SamplerBatches, TensorBatches
 from .tricks import EMA, constant_d_steps, instance_noise_std
@@ -28,7 +28,10 @@ def resolve_device(name: str, local_rank: int = 0) -> torch.device:
     """"auto" -> cuda:local_rank when CUDA is available, else cpu."""
     if name == "auto":
         return torch.device(f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise ValueError(f"device must be auto, cpu, cuda or cuda:N, got {name!r}") from None
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device {name!r} asked for, but CUDA is not available")
     return device
@@ -91,6 +94,9 @@ class Trainer:
                          for name, opt in self.optimizers.items()}
         self.scaler = torch.amp.GradScaler("cuda") if config.amp == "fp16" else None
         self.step = 0
+        self.saved_step: int | None = None  # the step run_dir/last.pt holds, once known
+        self.stop = StopRequest()  # the signal that ended the last fit(), if one did
+        self._torn = False  # an optimizer step failed part-way: the state is inconsistent
 
     # -- what a family provides ------------------------------------------------
     def build(self) -> None:
@@ -173,7 +179,7 @@ class Trainer:
             if max_grad_norm > 0:
                 self.scaler.unscale_(optimizer)  # clip the true gradients, not the scaled ones
                 torch.nn.utils.clip_grad_norm_(params, max_grad_norm)
-            self.scaler.step(optimizer)
+            self._step_optimizer(name, lambda: self.scaler.step(optimizer))
             self.scaler.update()
             return
         norms = torch._foreach_norm([p.grad for p in params])
@@ -182,7 +188,21 @@ class Trainer:
             total = torch.linalg.vector_norm(torch.stack(norms))
             torch._foreach_mul_([p.grad for p in params],
                                 (max_grad_norm / (total + 1e-6)).clamp(max=1.0))
-        optimizer.step()
+        self._step_optimizer(name, optimizer.step)
+
+    def _step_optimizer(self, name: str, step) -> None:
+        """Runs ``step()``; an update too large for the weights' dtype (torch:
+        "value cannot be converted ... without overflow", raised part-way
+        through the parameter list) becomes TrainingDiverged."""
+        try:
+            step()
+        except RuntimeError as exc:
+            if "overflow" not in str(exc):
+                raise
+            self._torn = True
+            raise TrainingDiverged(f"training diverged at step {self.step + 1}: the optimizer "
+                                   f"update from {name} overflowed ({exc}); lower the learning "
+                                   f"rate") from None
 
     def _check_finite(self, name: str, value: Tensor) -> None:
         if not torch.isfinite(value).all():
@@ -206,16 +226,22 @@ class Trainer:
         """Writes the checkpoint (rank 0 only) to ``path`` or run_dir/last.pt."""
         if not self.dist.is_main:
             return None
-        return save_checkpoint(path or self.run_dir / "last.pt", self.state_dict())
+        written = save_checkpoint(path or self.run_dir / "last.pt", self.state_dict())
+        if path is None:
+            self.saved_step = self.step
+        return written
 
     def load(self, path, resume: bool = True) -> None:
         """Restores a checkpoint of the same family. With ``resume`` (and a
-        config equal up to RESUMABLE_CHANGES) everything is restored so
-        training continues exactly where it stopped; without, only the
-        models and the EMA (for sampling and evaluation)."""
+        config equal up to RESUMABLE_CHANGES, and the same data) everything is
+        restored so training continues exactly where it stopped; without, only
+        the models and the EMA (for sampling and evaluation). Raises ValueError
+        naming the file for a checkpoint that is damaged, incomplete or does not
+        fit these models."""
         ckpt = load_checkpoint(path)
-        if ckpt.get("family") != self.family:
-            raise ValueError(f"{path} is a {ckpt.get('family')!r} checkpoint, not {self.family!r}")
+        check_structure(ckpt, path)
+        if ckpt["family"] != self.family:
+            raise ValueError(f"{path} is a {ckpt['family']!r} checkpoint, not {self.family!r}")
         ours = dataclasses.asdict(self.config)
         # A field the checkpoint lacks is newer than it: its default is the old behaviour.
         saved = {**dataclasses.asdict(type(self.config)()), **ckpt["config"]}
@@ -223,27 +249,53 @@ class Trainer:
         if changed:
             diffs = ", ".join(f"{k}: {saved.get(k)!r} -> {ours[k]!r}" for k in changed)
             raise ValueError(f"cannot resume {path} with a different configuration ({diffs})")
+        # The data's description (name, files, vocabulary) must match too; a key
+        # the checkpoint lacks was added by a newer pygan.
+        moved = sorted(k for k in ckpt["meta"] if k in self.meta and ckpt["meta"][k] != self.meta[k])
+        if moved:
+            diffs = ", ".join(f"{k}: {ckpt['meta'][k]!r:.60} -> {self.meta[k]!r:.60}" for k in moved)
+            raise ValueError(f"cannot resume {path} with different data ({diffs}); use "
+                             f"another run directory or --restart")
         for k, m in self.models.items():
-            m.load_state_dict(ckpt["models"][k])
+            restore(f"models[{k!r}]", path, lambda: m.load_state_dict(ckpt["models"][k]))
         if self.ema is not None:
-            self.ema.load_state_dict(ckpt["ema"])
-        self.step = ckpt["step"]
+            restore("ema", path, lambda: self.ema.load_state_dict(ckpt["ema"]))
+        self.step = self.saved_step = ckpt["step"]
         if not resume:
             return
         for k, o in self.optimizers.items():
-            o.load_state_dict(ckpt["optimizers"][k])
+            restore(f"optimizers[{k!r}]", path, lambda: o.load_state_dict(ckpt["optimizers"][k]))
         if self.scaler is not None:
-            self.scaler.load_state_dict(ckpt["scaler"])
-        self.source.load_state_dict(ckpt["data"])
-        torch.set_rng_state(ckpt["rng"]["torch"])
-        self.generator.set_state(ckpt["rng"]["generator"])
+            restore("scaler", path, lambda: self.scaler.load_state_dict(ckpt["scaler"]))
+        restore("data", path, lambda: self.source.load_state_dict(ckpt["data"]))
+        restore("rng", path, lambda: (torch.set_rng_state(ckpt["rng"]["torch"]),
+                                      self.generator.set_state(ckpt["rng"]["generator"])))
         if "cuda" in ckpt["rng"] and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(ckpt["rng"]["cuda"])
+
+    def _save_after_divergence(self) -> str:
+        """Saves the state if it is the last finite one and says what happened.
+        The gradient checks precede every update, so the weights are finite;
+        but an update may have overflowed, or batch-norm statistics moved to
+        NaN in the forward pass that diverged: then nothing is saved."""
+        state = self.state_dict()
+        bad = ("an optimizer update stopped part-way" if self._torn else
+               first_nonfinite({k: state[k] for k in ("models", "optimizers", "ema")}))
+        if bad is None:
+            return f"saved the last finite state to {self.save()}"
+        if not self._torn:
+            bad = f"{bad} is NaN or infinite"
+        last = self.run_dir / "last.pt"
+        kept = (f"{last} still holds step {self.saved_step}" if self.saved_step is not None
+                else "no checkpoint was written")
+        return f"saved nothing ({bad}); {kept}"
 
     # -- the loop --------------------------------------------------------------
     def fit(self, resume: bool = True) -> dict:
         """Trains up to ``config.steps`` generator steps, resuming from
-        run_dir/last.pt when it exists and ``resume``. Returns the last losses."""
+        run_dir/last.pt when it exists and ``resume``. Returns the last losses.
+        SIGINT (Ctrl-C) or SIGTERM ends it after the current step with a
+        checkpoint; ``self.stop`` then names the signal."""
         c, main = self.config, self.dist.is_main
         last = self.run_dir / "last.pt"
         resumed = resume and last.exists()
@@ -260,20 +312,20 @@ class Trainer:
                    desc=self.family, dynamic_ncols=True)
         start, values = time.perf_counter(), {}
         try:
-            with _sigint_flag() as interrupted:
-                while self.step < c.steps and not interrupted():
+            with stop_requests() as self.stop:
+                while self.step < c.steps and not self.stop:
                     self.set_learning_rates()
                     values = self.train_step()
                     self._after_step(values, log, bar, start)
         except TrainingDiverged as exc:
-            saved = self.save()  # weights are still finite: the check precedes every update
-            raise TrainingDiverged(f"{exc}; saved the last finite state to {saved}") from None
+            raise TrainingDiverged(f"{exc}; {self._save_after_divergence()}") from None
         finally:
             bar.close()
         self.save()
         if main:
-            if interrupted():
-                print(f"interrupted at step {self.step}: checkpoint saved to {last}")
+            if self.stop:
+                print(f"stopped by {self.stop.name} at step {self.step}: checkpoint saved "
+                      f"to {last}")
             log.close()
             plot_losses(self.run_dir / "metrics.csv", self.run_dir / "losses.png")
             self.save_samples(self.run_dir / "samples" / "final.png")
@@ -320,26 +372,3 @@ class Trainer:
             self.save_samples(self.run_dir / "samples" / f"step_{s:07d}.png")
         if c.checkpoint_every and s % c.checkpoint_every == 0:
             self.save()
-
-
-@contextlib.contextmanager
-def _sigint_flag():
-    """Turns the first Ctrl-C into a flag the loop checks between steps (so the
-    checkpoint it then saves resumes exactly); a second Ctrl-C interrupts."""
-    hit = []
-
-    def handler(signum, frame):
-        if hit:
-            raise KeyboardInterrupt
-        hit.append(signum)
-        print("\nCtrl-C: finishing this step and saving a checkpoint (again to abort)")
-
-    try:
-        previous = signal.signal(signal.SIGINT, handler)
-    except ValueError:  # not the main thread: leave Ctrl-C alone
-        yield lambda: False
-        return
-    try:
-        yield lambda: bool(hit)
-    finally:
-        signal.signal(signal.SIGINT, previous)

@@ -1,5 +1,6 @@
 """Trainer configuration: dataclasses whose fields become the CLI's flags."""
 import argparse
+import math
 from dataclasses import dataclass, fields
 from typing import Literal, get_args, get_origin
 
@@ -40,6 +41,9 @@ class TrainConfig:
                 raise ValueError(f"{f.name} must be >= 1, got {value!r}")
             if f.name in non_negative and not value >= 0:
                 raise ValueError(f"{f.name} must be >= 0, got {value!r}")
+            if (f.name == "lr" or f.name.endswith("_lr")) and not (
+                    isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+                raise ValueError(f"{f.name} must be a finite number > 0, got {value!r}")
         if not 0.0 <= self.ema < 1.0:
             raise ValueError(f"ema must be in [0, 1), got {self.ema}")
         if not 0.0 <= self.lr_decay_start <= 1.0:

@@ -90,9 +90,6 @@ class SeqGANConfig(TrainConfig):
                      "grad_clip", "d_l2"):
             if not getattr(self, name) >= 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)!r}")
-        for name in ("g_lr", "d_lr"):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"{name} must be > 0, got {getattr(self, name)!r}")
         check_temperature(self.temperature)
         if not 0.0 <= self.d_dropout < 1.0:
             raise ValueError(f"d_dropout must be in [0, 1), got {self.d_dropout!r}")
@@ -162,6 +159,9 @@ class SeqGANTrainer(Trainer):
             raise ValueError(f"SeqGANTrainer takes token ids [N, T]; got examples of shape "
                              f"{list(self.data_shape)}")
         length = self.data_shape[0]
+        if length < 2:
+            raise ValueError(f"SeqGANTrainer needs sequences of at least 2 tokens (rollouts "
+                             f"complete prefixes of 1 .. T-1 tokens); the data has T = {length}")
         if self.oracle is not None:
             vocab_size, special = self.oracle.vocab_size, dict(start_token=0)
             if length != self.oracle.max_len:

@@ -32,6 +32,9 @@ def data_from_args(args) -> tuple:
     the data and holds the oracle's source or the vocabulary."""
     from ..data import load_text
 
+    if args.max_len < 2:  # before any data is read or model trained
+        raise ValueError(f"--max-len must be >= 2 (rollouts complete prefixes of 1 .. "
+                         f"max_len - 1 tokens), got {args.max_len}")
     if args.data == "oracle":
         if args.oracle_samples < 1:
             raise ValueError(f"--oracle-samples must be >= 1, got {args.oracle_samples}")

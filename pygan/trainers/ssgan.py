@@ -47,8 +47,6 @@ class SSGANConfig(EvalFields, TrainConfig):
 
     def validate(self) -> None:
         super().validate()
-        if not self.lr > 0:
-            raise ValueError(f"lr must be > 0, got {self.lr}")
         if not self.unsupervised_weight >= 0:
             raise ValueError(f"unsupervised_weight must be >= 0, got {self.unsupervised_weight}")
         if not self.entropy_weight >= 0:

@@ -28,7 +28,7 @@ class WGANConfig(MLPFields, DCGANFields, TrainConfig):
 
     def validate(self) -> None:
         super().validate()
-        for name in ("lr", "clip", "gp_lambda", "gp_lr"):
+        for name in ("clip", "gp_lambda"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
         if self.n_critic < 1:
