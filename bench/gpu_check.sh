@@ -2,7 +2,7 @@
 # Every GPU check in one call, for a short GPU lease: builds pygan against the
 # machine's CUDA torch, runs the whole test suite (every CUDA case included),
 # the kernel benchmarks with --device cuda, compute-sanitizer on the ops' CUDA
-# tests, and one DCGAN epoch fused vs eager. Steps run in order of value, each
+# tests, and a DCGAN and a WGAN epoch (pygan eager and compiled against the plain loop). Steps run in order of value, each
 # under the smaller of its own limit and what is left of BUDGET seconds, so a
 # slow step costs the later ones, never the whole run.
 #
@@ -110,8 +110,8 @@ step memcheck 150 "${SANITIZE[@]}" --tool memcheck "${PYTEST[@]}" -k "$SANITIZED
 tail_of memcheck 6
 step tests_rest 200 "${PYTEST[@]}" -n 16 -k "not (cuda or CUDA)" --durations=10 tests
 tail_of tests_rest 15
-step bench_epoch 90 $PY bench/bench_dcgan_epoch.py --device cuda --data "$FMNIST" \
-  --amp none bf16 --reps 3
+step bench_epoch 150 $PY bench/bench_train_epoch.py --device cuda --data "$FMNIST" \
+  --reps 5 --steps 20
 step bench_conv_bf16 90 $PY bench/bench_conv_transpose_bn_act.py --device cuda --amp bf16 \
   --reps 50 --workloads 32x64 64x128
 step racecheck 120 "${SANITIZE[@]}" --tool racecheck "${PYTEST[@]}" -k "$SANITIZED" $OP_TESTS

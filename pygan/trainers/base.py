@@ -12,6 +12,7 @@ import torch
 from torch import Tensor, nn
 
 from .checkpoint import check_structure, first_nonfinite, load_checkpoint, restore, save_checkpoint
+from .compiled import compile_training
 from .config import RESUMABLE_CHANGES, TrainConfig
 from .distributed import average_gradients, broadcast_module, init_distributed
 from .interrupts import StopRequest, stop_requests
@@ -93,6 +94,8 @@ class Trainer:
         self.base_lrs = {name: [g["lr"] for g in opt.param_groups]
                          for name, opt in self.optimizers.items()}
         self.scaler = torch.amp.GradScaler("cuda") if config.amp == "fp16" else None
+        if config.compile:
+            compile_training(self.models, self.optimizers)
         self.step = 0
         self.saved_step: int | None = None  # the step run_dir/last.pt holds, once known
         self.stop = StopRequest()  # the signal that ended the last fit(), if one did
@@ -134,7 +137,8 @@ class Trainer:
             raise ValueError("data must be a tensor or a tuple of tensors with the examples on "
                              "dim 0, or a callable sample(n, generator) -> Tensor; got "
                              f"{type(data).__name__}")
-        return TensorBatches(tuple(data), c.batch_size, c.seed, self.dist.rank, self.dist.world)
+        return TensorBatches(tuple(data), c.batch_size, c.seed, self.dist.rank, self.dist.world,
+                             self.device)
 
     def next_batch(self) -> tuple[Tensor, ...]:
         return tuple(t.to(self.device, non_blocking=True) for t in self.source.next())

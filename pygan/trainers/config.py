@@ -27,6 +27,7 @@ class TrainConfig:
     sample_every: int = 500  # 0 disables the sample images during training
     checkpoint_every: int = 500
     progress: bool = True  # tqdm progress bar
+    compile: bool = False  # models and optimizer steps through torch.compile (trainers/compiled.py)
 
     def validate(self) -> None:
         """Raises ValueError naming the first field out of range."""
@@ -55,7 +56,7 @@ class TrainConfig:
 # Fields that may differ when a run is resumed: they change how long or how
 # loudly it runs, not what it computes.
 RESUMABLE_CHANGES = {"steps", "log_every", "sample_every", "checkpoint_every", "progress",
-                     "device", "eval_every", "adv_eval_every", "eval_samples"}
+                     "device", "compile", "eval_every", "adv_eval_every", "eval_samples"}
 
 
 def add_config_arguments(parser, config_class) -> None:

@@ -69,11 +69,11 @@ class LabelledSplitTrainer:
             return super()._make_source(data)
         c, s, rank, world = self.config, self.split, self.dist.rank, self.dist.world
         labelled = TensorBatches((s.inputs, s.labels), min(c.batch_size, len(s.inputs) // world),
-                                 c.seed, rank, world)
+                                 c.seed, rank, world, self.device)
         if not (self.uses_unlabelled and len(s.unlabelled)):
             return labelled
         return ZippedBatches(labelled, TensorBatches((s.unlabelled,), c.batch_size, c.seed + 1,
-                                                     rank, world))
+                                                     rank, world, self.device))
 
     def evaluate(self, inputs: Tensor | None = None,
                  labels: Tensor | None = None) -> dict[str, float]:

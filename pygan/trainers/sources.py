@@ -5,20 +5,39 @@ import torch
 from torch import Tensor
 
 
+def fits_on(device: torch.device, nbytes: int) -> bool:
+    """Whether ``nbytes`` of data may live on ``device`` for the whole run: on
+    CUDA when it takes at most a quarter of the free memory (the models and
+    activations need the rest); the CPU holds it already."""
+    if device.type != "cuda":
+        return device.type == "cpu"
+    free, _ = torch.cuda.mem_get_info(device)
+    return nbytes <= free // 4
+
+
 class TensorBatches:
-    """Endless shuffled minibatches of in-memory tensors (CPU, any dtype), one
-    permutation per epoch drawn from (seed, epoch); the last partial batch of
-    an epoch is dropped. Under DDP each of ``world`` ranks takes every
-    world-th example of the permutation, so shards are disjoint."""
+    """Endless shuffled minibatches of in-memory tensors (any dtype), one
+    permutation per epoch drawn from (seed, epoch) on the CPU (the same
+    batches on every device); the last partial batch of an epoch is dropped.
+    Under DDP each of ``world`` ranks takes every world-th example of the
+    permutation, so shards are disjoint.
+
+    With ``device`` (e.g. cuda) and data that fits there (:func:`fits_on`),
+    the tensors are copied to it once and batches are gathered there: one
+    small index copy per epoch instead of a host-to-device copy per batch.
+    Otherwise they stay where they are and the trainer copies each batch."""
 
     def __init__(self, tensors: tuple[Tensor, ...], batch_size: int, seed: int, rank: int = 0,
-                 world: int = 1):
+                 world: int = 1, device: torch.device | None = None):
         n = len(tensors[0])
         if any(len(t) != n for t in tensors):
             raise ValueError(f"tensors must have the same length, got {[len(t) for t in tensors]}")
         if n // world < batch_size:
             raise ValueError(f"batch_size {batch_size} is larger than the data set's "
                              f"{n // world} examples per process")
+        nbytes = sum(t.numel() * t.element_size() for t in tensors)
+        if device is not None and fits_on(device, nbytes):
+            tensors = tuple(t.to(device) for t in tensors)
         self.tensors, self.batch_size, self.seed = tensors, batch_size, seed
         self.rank, self.world = rank, world
         self.epoch, self.position, self._perm_epoch, self._perm = 0, 0, -1, None
@@ -26,7 +45,8 @@ class TensorBatches:
     def _permutation(self) -> Tensor:
         if self._perm_epoch != self.epoch:
             gen = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
-            self._perm = torch.randperm(len(self.tensors[0]), generator=gen)[self.rank::self.world]
+            perm = torch.randperm(len(self.tensors[0]), generator=gen)[self.rank::self.world]
+            self._perm = perm.to(self.tensors[0].device)
             self._perm_epoch = self.epoch
         return self._perm
 
