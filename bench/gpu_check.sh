@@ -2,9 +2,10 @@
 # Every GPU check in one call, for a short GPU lease: builds pygan against the
 # machine's CUDA torch, runs the whole test suite (every CUDA case included),
 # the kernel benchmarks with --device cuda, compute-sanitizer on the ops' CUDA
-# tests, and a DCGAN and a WGAN epoch (pygan eager and compiled against the plain loop). Steps run in order of value, each
-# under the smaller of its own limit and what is left of BUDGET seconds, so a
-# slow step costs the later ones, never the whole run.
+# tests, and a DCGAN and a WGAN epoch (pygan eager and compiled against the
+# plain loop). Steps run in order of value, each under the smaller of its own
+# limit and what is left of BUDGET seconds, so a slow step costs the later
+# ones, never the whole run.
 #
 #   OUT=/some/dir [STEPS="..."] bash bench/gpu_check.sh [BUDGET_SECONDS] [FASHION_MNIST_DIR] \
 #       [SEQGAN_ORACLE_NPZ]
