@@ -132,8 +132,9 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> backward_
     const at::Tensor& mean, const at::Tensor& var, at::IntArrayRef stride,
     at::IntArrayRef padding, at::IntArrayRef output_padding, bool normalize, bool training,
     double eps, std::string_view activation, double slope, std::array<bool, 3> output_mask) {
-  TORCH_CHECK(out.is_cuda(), kOp, "_backward: out must be a CUDA tensor, got ", out.device());
-  const c10::cuda::CUDAGuard guard(out.device());
+  TORCH_CHECK(input.is_cuda(), kOp, "_backward: input must be a CUDA tensor for the CUDA ",
+              "kernel, got ", input.device());
+  const c10::cuda::CUDAGuard guard(input.device());
   return conv_transpose_bn_act_backward(
       grad_out, input, weight, bn_weight, out, y, mean, var, stride, padding, output_padding,
       normalize, training, eps, std::string(activation), slope, output_mask,
