@@ -1,5 +1,5 @@
 // pygan::conv_transpose_bn_act and its backward, shared by the CPU kernel and
-// the CUDA binding: argument checks (the same words on both backends), the
+// the CUDA binding: argument checks (conv_transpose_bn_act_args.h), the
 // transposed convolution through ATen (oneDNN / cuDNN, or GEMMs and a
 // backend's col2im/im2col), and the calls into a backend's fused batch-norm +
 // activation passes.
@@ -30,98 +30,9 @@
 
 #include "common/bn_act.h"
 #include "common/col2im.h"
+#include "conv_transpose_bn_act_args.h"
 
 namespace pygan {
-
-inline Act parse_activation(const std::string& name) {
-  if (name == "relu") return Act::kRelu;
-  if (name == "leaky_relu") return Act::kLeakyRelu;
-  if (name == "tanh") return Act::kTanh;
-  if (name == "none") return Act::kNone;
-  TORCH_CHECK(false, "conv_transpose_bn_act: activation must be relu, leaky_relu, tanh or none, ",
-              "got '", name, "'");
-}
-
-// Statistics and BN parameters are float32 for half/bfloat16 activations.
-inline at::ScalarType bn_stats_dtype(at::ScalarType t) {
-  return at::isReducedFloatingType(t) ? at::kFloat : t;
-}
-
-inline void check_vector(const char* name, const std::optional<at::Tensor>& t, int64_t c,
-                         const at::Tensor& input) {
-  if (!t.has_value()) return;
-  TORCH_CHECK(t->dim() == 1 && t->size(0) == c, "conv_transpose_bn_act: ", name,
-              " must have shape [", c, "] (out_channels), got ", t->sizes());
-  TORCH_CHECK(t->device() == input.device(), "conv_transpose_bn_act: ", name, " is on ",
-              t->device(), " but input is on ", input.device());
-  const auto want = bn_stats_dtype(input.scalar_type());
-  TORCH_CHECK(t->scalar_type() == want, "conv_transpose_bn_act: ", name, " has dtype ",
-              t->scalar_type(), ", expected ", want, " for ", input.scalar_type(), " input");
-  // The kernels index it directly (and update the running statistics in place).
-  TORCH_CHECK(t->is_contiguous(), "conv_transpose_bn_act: ", name, " must be contiguous, got "
-              "strides ", t->strides());
-}
-
-inline void check_pair(const char* name, at::IntArrayRef v, int64_t min) {
-  TORCH_CHECK(v.size() == 2 && v[0] >= min && v[1] >= min, "conv_transpose_bn_act: ", name,
-              " must be two integers >= ", min, ", got ", v);
-}
-
-inline BNActParams check_forward_args(
-    const at::Tensor& input, const at::Tensor& weight, const std::optional<at::Tensor>& bias,
-    const std::optional<at::Tensor>& bn_weight, const std::optional<at::Tensor>& bn_bias,
-    const std::optional<at::Tensor>& running_mean, const std::optional<at::Tensor>& running_var,
-    at::IntArrayRef stride, at::IntArrayRef padding, at::IntArrayRef output_padding,
-    bool normalize, bool training, double eps, double momentum, const std::string& activation,
-    double slope) {
-  TORCH_CHECK(input.dim() == 4, "conv_transpose_bn_act: input must be 4-D [N, C_in, H, W], got ",
-              input.sizes());
-  TORCH_CHECK(input.size(0) >= 1, "conv_transpose_bn_act: input has an empty batch");
-  TORCH_CHECK(weight.dim() == 4, "conv_transpose_bn_act: weight must be 4-D [C_in, C_out, kH, kW] "
-              "(ConvTranspose2d layout), got ", weight.sizes());
-  TORCH_CHECK(weight.size(0) == input.size(1), "conv_transpose_bn_act: weight is for ",
-              weight.size(0), " input channels but input has ", input.size(1));
-  TORCH_CHECK(weight.device() == input.device(), "conv_transpose_bn_act: weight is on ",
-              weight.device(), " but input is on ", input.device());
-  TORCH_CHECK(weight.scalar_type() == input.scalar_type(), "conv_transpose_bn_act: weight has "
-              "dtype ", weight.scalar_type(), " but input has ", input.scalar_type());
-  TORCH_CHECK(at::isFloatingType(input.scalar_type()), "conv_transpose_bn_act: input must be "
-              "floating point, got ", input.scalar_type());
-  check_pair("stride", stride, 1);
-  check_pair("padding", padding, 0);
-  check_pair("output_padding", output_padding, 0);
-  TORCH_CHECK(output_padding[0] < stride[0] && output_padding[1] < stride[1],
-              "conv_transpose_bn_act: output_padding ", output_padding,
-              " must be smaller than stride ", stride);
-  const int64_t c = weight.size(1);
-  if (bias.has_value()) {
-    TORCH_CHECK(bias->dim() == 1 && bias->size(0) == c, "conv_transpose_bn_act: bias must have "
-                "shape [", c, "], got ", bias->sizes());
-    TORCH_CHECK(bias->device() == input.device() && bias->scalar_type() == input.scalar_type(),
-                "conv_transpose_bn_act: bias must match input's device and dtype, got ",
-                bias->device(), " ", bias->scalar_type());
-  }
-  TORCH_CHECK(normalize || !(bn_weight || bn_bias || running_mean || running_var),
-              "conv_transpose_bn_act: bn_weight, bn_bias, running_mean and running_var must be "
-              "None when normalize is False");
-  TORCH_CHECK(bn_weight.has_value() == bn_bias.has_value(), "conv_transpose_bn_act: bn_weight "
-              "and bn_bias must be given together (BatchNorm2d affine) or both be None");
-  TORCH_CHECK(running_mean.has_value() == running_var.has_value(), "conv_transpose_bn_act: "
-              "running_mean and running_var must be given together or both be None");
-  TORCH_CHECK(!normalize || training || running_mean.has_value(), "conv_transpose_bn_act: eval "
-              "mode (training=False) normalises with running_mean and running_var; got None");
-  check_vector("bn_weight", bn_weight, c, input);
-  check_vector("bn_bias", bn_bias, c, input);
-  check_vector("running_mean", running_mean, c, input);
-  check_vector("running_var", running_var, c, input);
-  TORCH_CHECK(eps > 0, "conv_transpose_bn_act: eps must be > 0, got ", eps);
-  const Act act = parse_activation(activation);
-  TORCH_CHECK(act != Act::kLeakyRelu || slope > 0, "conv_transpose_bn_act: slope must be > 0 "
-              "for leaky_relu (use relu for 0), got ", slope);
-  TORCH_CHECK(momentum >= 0 && momentum <= 1, "conv_transpose_bn_act: momentum must be in "
-              "[0, 1], got ", momentum);
-  return {normalize, training, eps, act, slope, momentum};
-}
 
 inline std::vector<int64_t> dilation_one() { return {1, 1}; }
 
@@ -218,9 +129,9 @@ inline at::Tensor gemm_rows(const at::Tensor& t) {
 inline Col2imShape col2im_shape(const at::Tensor& input, const at::Tensor& weight,
                                 at::IntArrayRef stride, at::IntArrayRef padding,
                                 at::IntArrayRef output_padding) {
-  const auto out = [&](int d) {  // output size of spatial dimension d
-    return (input.size(d) - 1) * stride[d - 2] - 2 * padding[d - 2] + weight.size(d) +
-           output_padding[d - 2];
+  const auto out = [&](int d) {  // output size of spatial dimension d (checked to fit)
+    return *checked_out_size(input.size(d), weight.size(d), stride[d - 2], padding[d - 2],
+                             output_padding[d - 2]);
   };
   return {input.size(0), input.size(2),  input.size(3), weight.size(1), weight.size(2),
           weight.size(3), stride[0],     stride[1],     padding[0],     padding[1],
@@ -270,6 +181,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> conv_transpose_backward_by_im2col
 }
 
 // conv is the backend's transposed convolution, conv_transpose's signature.
+// A batch of 0 gives empty results, as torch's modules do: batch statistics
+// of no values are NaN (torch.mean's), the running ones stay unchanged.
 template <typename Conv, typename ForwardPass>
 std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> conv_transpose_bn_act_forward(
     const at::Tensor& input, const at::Tensor& weight, const std::optional<at::Tensor>& bias,
@@ -278,21 +191,20 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> conv_transpose_bn_act
     at::IntArrayRef stride, at::IntArrayRef padding, at::IntArrayRef output_padding,
     bool normalize, bool training, double eps, double momentum, const std::string& activation,
     double slope, at::MemoryFormat fmt, Conv conv, ForwardPass forward_pass) {
-  const BNActParams p =
-      check_forward_args(input, weight, bias, bn_weight, bn_bias, running_mean, running_var,
-                         stride, padding, output_padding, normalize, training, eps, momentum,
-                         activation, slope);
-  at::Tensor y =
-      conv(input.contiguous(fmt), weight, bias, stride, padding, output_padding, fmt);
+  const BNActParams p = check_forward_args<int64_t>(
+      input, weight, bias, bn_weight, bn_bias, running_mean, running_var, stride, padding,
+      output_padding, normalize, training, eps, momentum, activation, slope);
   const int64_t c = weight.size(1);
-  TORCH_CHECK(!(normalize && training) || y.numel() > c, "conv_transpose_bn_act: batch norm in "
-              "training mode needs more than one value per channel, got output of shape ",
-              y.sizes());
+  const bool empty = input.size(0) == 0;
+  const Col2imShape s = col2im_shape(input, weight, stride, padding, output_padding);
+  at::Tensor y = empty ? at::empty({0, c, s.oh, s.ow}, input.options().memory_format(fmt))
+                       : conv(input.contiguous(fmt), weight, bias, stride, padding,
+                              output_padding, fmt);
   const auto stats_options = input.options().dtype(bn_stats_dtype(input.scalar_type()));
   if (!normalize) {  // act in place: y itself is not needed by the backward
     at::Tensor none = at::empty({0}, stats_options);
     const std::optional<at::Tensor> no_running;
-    forward_pass(y, y, bn_weight, bn_bias, none, none, no_running, no_running, p);
+    if (!empty) forward_pass(y, y, bn_weight, bn_bias, none, none, no_running, no_running, p);
     return {y, at::empty({0}, input.options()), none, none.clone()};
   }
   at::Tensor mean = training ? at::empty({c}, stats_options) : running_mean->clone();
@@ -301,12 +213,19 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> conv_transpose_bn_act
   const auto running = [&](const std::optional<at::Tensor>& t) {
     return training ? t : std::optional<at::Tensor>();
   };
-  forward_pass(y, out, bn_weight, bn_bias, mean, var, running(running_mean),
-               running(running_var), p);
+  if (!empty) {
+    forward_pass(y, out, bn_weight, bn_bias, mean, var, running(running_mean),
+                 running(running_var), p);
+  } else if (training) {
+    mean.fill_(NAN);
+    var.fill_(NAN);
+  }
   return {out, y, mean, var};
 }
 
-// conv_backward is the backend's, conv_transpose_backward's signature.
+// conv_backward is the backend's, conv_transpose_backward's signature. out,
+// y and grad_out may come in any layout (a direct call of the op): they are
+// made the backend's.
 template <typename ConvBackward, typename BackwardPass>
 std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor>
 conv_transpose_bn_act_backward(
@@ -316,24 +235,30 @@ conv_transpose_bn_act_backward(
     at::IntArrayRef padding, at::IntArrayRef output_padding, bool normalize, bool training,
     double eps, const std::string& activation, double slope, std::array<bool, 3> output_mask,
     at::MemoryFormat fmt, ConvBackward conv_backward, BackwardPass backward_pass) {
-  const BNActParams p = {normalize, training, eps, parse_activation(activation), slope};
-  TORCH_CHECK(grad_out.sizes() == out.sizes(), "conv_transpose_bn_act_backward: grad_out has "
-              "shape ", grad_out.sizes(), " but out has ", out.sizes());
-  TORCH_CHECK(grad_out.device() == out.device() && grad_out.scalar_type() == out.scalar_type(),
-              "conv_transpose_bn_act_backward: grad_out must match out's device and dtype");
-  TORCH_CHECK(!normalize || (y.sizes() == out.sizes() && mean.numel() == out.size(1) &&
-                             var.numel() == out.size(1)),
-              "conv_transpose_bn_act_backward: y, mean and var must be the forward's outputs");
-  const int64_t c = out.size(1);
-  const auto stats_options = out.options().dtype(bn_stats_dtype(out.scalar_type()));
-  at::Tensor dy = at::empty_like(out);
+  const BNActParams p = check_backward_args<int64_t>(
+      grad_out, input, weight, bn_weight, out, y, mean, var, stride, padding, output_padding,
+      normalize, training, eps, activation, slope);
+  const int64_t c = weight.size(1);
+  const auto stats_options = input.options().dtype(bn_stats_dtype(input.scalar_type()));
   at::Tensor dgamma = at::empty({normalize ? c : 0}, stats_options);
   at::Tensor dbeta = at::empty({normalize ? c : 0}, stats_options);
-  backward_pass(grad_out.contiguous(fmt), out, y, bn_weight, mean, var, p, dy, dgamma, dbeta);
-  auto [grad_input, grad_weight, grad_bias] = conv_backward(
-      dy, input.contiguous(fmt), weight, stride, padding, output_padding, output_mask, fmt);
+  at::Tensor grad_input, grad_weight, grad_bias;
+  if (input.size(0) == 0) {  // sums over no values
+    dgamma.zero_();
+    dbeta.zero_();
+    if (output_mask[0]) grad_input = at::empty_like(input);
+    if (output_mask[1]) grad_weight = at::zeros_like(weight);
+    if (output_mask[2]) grad_bias = at::zeros({c}, input.options());
+  } else {
+    const at::Tensor out_f = out.contiguous(fmt);
+    at::Tensor dy = at::empty_like(out_f);
+    backward_pass(grad_out.contiguous(fmt), out_f, normalize ? y.contiguous(fmt) : y, bn_weight,
+                  mean, var, p, dy, dgamma, dbeta);
+    std::tie(grad_input, grad_weight, grad_bias) = conv_backward(
+        dy, input.contiguous(fmt), weight, stride, padding, output_padding, output_mask, fmt);
+  }
   const auto undefined_as_empty = [&](const at::Tensor& t) {
-    return t.defined() ? t : at::empty({0}, out.options());
+    return t.defined() ? t : at::empty({0}, input.options());
   };
   if (grad_input.defined()) grad_input = grad_input.contiguous(input.suggest_memory_format());
   if (grad_weight.defined()) grad_weight = grad_weight.contiguous(weight.suggest_memory_format());

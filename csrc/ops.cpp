@@ -42,6 +42,18 @@ TORCH_LIBRARY(pygan, m) {
       "int[2] padding, int[2] output_padding, bool normalize, bool training, float eps, "
       "str activation, float slope, bool[3] output_mask) -> (Tensor grad_input, "
       "Tensor grad_weight, Tensor grad_bias, Tensor grad_bn_weight, Tensor grad_bn_bias)");
+  // The two ops' argument checks alone (their arguments, output_mask aside),
+  // for the fake kernels: raise the kernels' error or return.
+  m.def(
+      "_conv_transpose_bn_act_check(Tensor input, Tensor weight, Tensor? bias, "
+      "Tensor? bn_weight, Tensor? bn_bias, Tensor? running_mean, Tensor? running_var, "
+      "int[2] stride, int[2] padding, int[2] output_padding, bool normalize, bool training, "
+      "float eps, float momentum, str activation, float slope) -> ()");
+  m.def(
+      "_conv_transpose_bn_act_backward_check(Tensor grad_out, Tensor input, Tensor weight, "
+      "Tensor? bn_weight, Tensor out, Tensor y, Tensor mean, Tensor var, int[2] stride, "
+      "int[2] padding, int[2] output_padding, bool normalize, bool training, float eps, "
+      "str activation, float slope) -> ()");
 
   // SeqGAN's Monte Carlo rollouts of one LSTM language model (embedding,
   // one torch.nn.LSTM layer, output Linear): for every rollout n, prefix

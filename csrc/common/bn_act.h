@@ -27,22 +27,20 @@ struct BNActParams {
   bool training;   // batch statistics (else the given running statistics)
   double eps;
   Act act;
-  double slope;  // leaky_relu's negative slope (> 0)
+  double slope;  // leaky_relu's negative slope (> 0, finite)
   double momentum = 0;  // the running statistics' update (training mode)
 };
 
-// The selects are written as arithmetic on the comparison so the CPU loops
-// vectorize (a branch on a random sign costs ~10 ns per mispredicted element).
-template <typename T>
-PYGAN_HD T positive(T v) {
-  return T(v > T(0));
-}
-
+// The activations are selects, as torch's are: a blend such as
+// pre * (slope + (1 - slope) * (pre > 0)) cancels for a large slope (1e8 in
+// float32 zeroes positive outputs) and makes NaN of relu(-inf). Under
+// -fno-trapping-math (setup.py) GCC turns these selects into vector blends,
+// so the CPU loops still vectorize.
 template <typename T>
 PYGAN_HD T act_forward(Act act, T pre, T slope) {
   switch (act) {
-    case Act::kRelu: return pre * positive(pre);
-    case Act::kLeakyRelu: return pre * (slope + (T(1) - slope) * positive(pre));
+    case Act::kRelu: return pre < T(0) ? T(0) : pre;  // NaN stays NaN, as torch.relu
+    case Act::kLeakyRelu: return pre > T(0) ? pre : pre * slope;
     case Act::kTanh: return tanh(pre);
     default: return pre;
   }
@@ -54,8 +52,8 @@ PYGAN_HD T act_forward(Act act, T pre, T slope) {
 template <typename T>
 PYGAN_HD T act_grad_from_out(Act act, T out, T slope) {
   switch (act) {
-    case Act::kRelu: return positive(out);
-    case Act::kLeakyRelu: return slope + (T(1) - slope) * positive(out);
+    case Act::kRelu: return out > T(0) ? T(1) : T(0);
+    case Act::kLeakyRelu: return out > T(0) ? T(1) : slope;
     case Act::kTanh: return T(1) - out * out;
     default: return T(1);
   }

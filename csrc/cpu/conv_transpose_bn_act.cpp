@@ -267,14 +267,6 @@ void backward_pass(const at::Tensor& dout, const at::Tensor& out, const at::Tens
   });
 }
 
-void check_cpu(const at::Tensor& input) {
-  TORCH_CHECK(input.device().is_cpu(), "conv_transpose_bn_act: input must be on the CPU for the "
-              "CPU kernel, got ", input.device());
-  TORCH_CHECK(input.scalar_type() == at::kFloat || input.scalar_type() == at::kDouble,
-              "conv_transpose_bn_act: the CPU kernel takes float32 or float64 input, got ",
-              input.scalar_type());
-}
-
 // The image block's forward (few output channels) is col2im_rows.h's;
 // oneDNN's backward kernels stay the faster ones there (1.0 ms for that block).
 at::Tensor conv_cpu(const at::Tensor& input, const at::Tensor& weight,
@@ -293,7 +285,6 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> forward_cpu(
     at::IntArrayRef stride, at::IntArrayRef padding, at::IntArrayRef output_padding,
     bool normalize, bool training, double eps, double momentum, std::string_view activation,
     double slope) {
-  check_cpu(input);
   return conv_transpose_bn_act_forward(
       input, weight, bias, bn_weight, bn_bias, running_mean, running_var, stride, padding,
       output_padding, normalize, training, eps, momentum, std::string(activation), slope,
@@ -313,7 +304,6 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> backward_
     const at::Tensor& mean, const at::Tensor& var, at::IntArrayRef stride,
     at::IntArrayRef padding, at::IntArrayRef output_padding, bool normalize, bool training,
     double eps, std::string_view activation, double slope, std::array<bool, 3> output_mask) {
-  check_cpu(out);
   return conv_transpose_bn_act_backward(
       grad_out, input, weight, bn_weight, out, y, mean, var, stride, padding, output_padding,
       normalize, training, eps, std::string(activation), slope, output_mask,

@@ -16,6 +16,7 @@
 #include <torch/library.h>
 
 #include <cstdint>
+#include <optional>
 
 #include "../conv_transpose_bn_act_impl.h"
 #include "col2im.cuh"
@@ -43,6 +44,14 @@ void* data_or_null(at::Tensor& t) { return t.numel() ? t.data_ptr() : nullptr; }
 
 void* mutable_or_null(const std::optional<at::Tensor>& t) {
   return t.has_value() ? t->data_ptr() : nullptr;
+}
+
+// The device to run on: input's. A mixed-device call can reach this kernel
+// with input on another device (the dispatcher picks CUDA for any CUDA
+// tensor); then no device is set and the shared checks refuse the call,
+// naming the tensor that is not on input's device, as on the CPU.
+std::optional<c10::Device> cuda_device_of(const at::Tensor& input) {
+  return input.is_cuda() ? std::optional<c10::Device>(input.device()) : std::nullopt;
 }
 
 // Scratch for the launchers' per-slice statistics (none without batch norm),
@@ -106,9 +115,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> forward_cuda(
     at::IntArrayRef stride, at::IntArrayRef padding, at::IntArrayRef output_padding,
     bool normalize, bool training, double eps, double momentum, std::string_view activation,
     double slope) {
-  TORCH_CHECK(input.is_cuda(), kOp, ": input must be a CUDA tensor for the CUDA kernel, got ",
-              input.device());
-  const c10::cuda::CUDAGuard guard(input.device());
+  const c10::cuda::OptionalCUDAGuard guard(cuda_device_of(input));
   return conv_transpose_bn_act_forward(
       input, weight, bias, bn_weight, bn_bias, running_mean, running_var, stride, padding,
       output_padding, normalize, training, eps, momentum, std::string(activation), slope,
@@ -132,8 +139,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> backward_
     const at::Tensor& mean, const at::Tensor& var, at::IntArrayRef stride,
     at::IntArrayRef padding, at::IntArrayRef output_padding, bool normalize, bool training,
     double eps, std::string_view activation, double slope, std::array<bool, 3> output_mask) {
-  TORCH_CHECK(out.is_cuda(), kOp, "_backward: out must be a CUDA tensor, got ", out.device());
-  const c10::cuda::CUDAGuard guard(out.device());
+  const c10::cuda::OptionalCUDAGuard guard(cuda_device_of(input));
   return conv_transpose_bn_act_backward(
       grad_out, input, weight, bn_weight, out, y, mean, var, stride, padding, output_padding,
       normalize, training, eps, std::string(activation), slope, output_mask,

@@ -17,11 +17,12 @@ ACTIVATIONS = ("relu", "leaky_relu", "tanh", "none")
 
 
 def _pair(name: str, v) -> list[int]:
-    if type(v) is int:
-        return [v, v]
-    pair = list(v)
+    pair = [v, v] if type(v) is int else list(v)
     if len(pair) != 2 or type(pair[0]) is not int or type(pair[1]) is not int:
         raise ValueError(f"conv_transpose_bn_act: {name} must be an int or two ints, got {v!r}")
+    # The schema's int is int64; the op checks the values' ranges.
+    if not all(-2**63 <= x < 2**63 for x in pair):
+        raise ValueError(f"conv_transpose_bn_act: {name} must fit in int64, got {v!r}")
     return pair
 
 
@@ -62,13 +63,18 @@ def conv_transpose_bn_act(
         momentum: BatchNorm2d's exponential average factor (for its
             momentum=None, pass 1 / num_batches_tracked as it does).
         eps: added to the variance.
-        activation: "relu", "leaky_relu" (with ``slope`` > 0), "tanh" or "none".
+        activation: "relu", "leaky_relu" (with ``slope`` > 0), "tanh" or "none";
+            ``slope`` must be finite.
 
     Returns:
         [N, C_out, (H-1)*sH - 2*pH + kH + opH, ...] in input's dtype and device,
         channels-last on the CPU (the kernel's layout) and on CUDA when input
         or weight is channels-last (as cuDNN's convolutions), else contiguous.
-        Differentiable in input, weight, bias, bn_weight and bn_bias. Devices
+        Differentiable in input, weight, bias, bn_weight and bn_bias. A batch
+        of 0 gives an empty output and zero parameter gradients, as the
+        unfused modules do (in training mode too: the running statistics stay
+        unchanged). Invalid arguments raise RuntimeError naming the argument,
+        also for fake and meta tensors (torch.compile at trace time). Devices
         without a pygan kernel run :func:`conv_transpose_bn_act_reference`.
         On CUDA the convolution is cuDNN's, or with cuDNN disabled
         (``torch.backends.cudnn.enabled``, read at each call, forward and
@@ -114,30 +120,47 @@ def _activation_format(input: Tensor, weight: Tensor) -> torch.memory_format:
     return torch.contiguous_format
 
 
+# The fake kernels first run the kernels' own argument checks (C++ ops,
+# csrc/conv_transpose_bn_act_checks.cpp), so fake and meta tensors, and
+# torch.compile at trace time, are refused as the kernels refuse them.
 @torch.library.register_fake("pygan::conv_transpose_bn_act")
 def _forward_fake(input, weight, bias, bn_weight, bn_bias, running_mean, running_var, stride,
                   padding, output_padding, normalize, training, eps, momentum, activation,
                   slope):
+    torch.ops.pygan._conv_transpose_bn_act_check(
+        input, weight, bias, bn_weight, bn_bias, running_mean, running_var, stride, padding,
+        output_padding, normalize, training, eps, momentum, activation, slope)
     n, c = input.shape[0], weight.shape[1]
     h, w = (_out_size(input.shape[2 + i], weight.shape[2 + i], stride[i], padding[i],
                       output_padding[i]) for i in range(2))
-    stats_dtype = torch.float32 if input.dtype in (torch.float16, torch.bfloat16) else input.dtype
     out = torch.empty((n, c, h, w), dtype=input.dtype, device=input.device,
                       memory_format=_activation_format(input, weight))
     y = torch.empty_like(out) if normalize else input.new_empty((0,))
     stats = (c,) if normalize else (0,)
-    return out, y, input.new_empty(stats, dtype=stats_dtype), input.new_empty(stats, dtype=stats_dtype)
+    stats_dtype = _stats_dtype(input.dtype)
+    return (out, y, input.new_empty(stats, dtype=stats_dtype),
+            input.new_empty(stats, dtype=stats_dtype))
 
 
 @torch.library.register_fake("pygan::conv_transpose_bn_act_backward")
 def _backward_fake(grad_out, input, weight, bn_weight, out, y, mean, var, stride, padding,
                    output_padding, normalize, training, eps, activation, slope, output_mask):
-    c = out.shape[1]
+    torch.ops.pygan._conv_transpose_bn_act_backward_check(
+        grad_out, input, weight, bn_weight, out, y, mean, var, stride, padding, output_padding,
+        normalize, training, eps, activation, slope)
+    c = weight.shape[1]
     grad_input = torch.empty_like(input) if output_mask[0] else input.new_empty(0)
-    grad_weight = torch.empty_like(weight) if output_mask[1] else weight.new_empty(0)
-    grad_bias = weight.new_empty(c if output_mask[2] else 0)
+    grad_weight = torch.empty_like(weight) if output_mask[1] else input.new_empty(0)
+    grad_bias = input.new_empty(c if output_mask[2] else 0)
     stats = (c,) if normalize else (0,)
-    return (grad_input, grad_weight, grad_bias, mean.new_empty(stats), mean.new_empty(stats))
+    stats_dtype = _stats_dtype(input.dtype)
+    return (grad_input, grad_weight, grad_bias, input.new_empty(stats, dtype=stats_dtype),
+            input.new_empty(stats, dtype=stats_dtype))
+
+
+def _stats_dtype(dtype: torch.dtype) -> torch.dtype:
+    """BN parameters and statistics: float32 for half inputs (csrc's bn_stats_dtype)."""
+    return torch.float32 if dtype in (torch.float16, torch.bfloat16) else dtype
 
 
 def conv_transpose_bn_act_reference(
