@@ -1,11 +1,16 @@
 // Argument checks of pygan::rmsprop_clip_, shared by the CPU kernel and the
 // CUDA binding so both backends reject the same inputs with the same words.
+// The fake kernel (pygan/ops/rmsprop_clip.py, _check_args) repeats them
+// message for message; tests/test_rmsprop_clip_hostile.py holds the two to it.
 #pragma once
 
 #include <ATen/ATen.h>
 
+#include <algorithm>
 #include <cmath>
+#include <limits>
 #include <optional>
+#include <vector>
 
 #include "common/rmsprop_clip.h"
 
@@ -43,9 +48,78 @@ inline void check_rmsprop_list(const char* name, at::TensorList list, at::Tensor
   }
 }
 
-inline void check_hyper(const char* name, double value, double lo, double hi) {
+// A hyperparameter in [lo, hi]. Unless its rule is tighter (alpha), hi is
+// the largest value of the update's math type (float32 for float32, float16
+// and bfloat16 params), given as `math`: beyond it the kernels' cast would
+// give inf and every parameter -inf or NaN.
+inline void check_hyper(const char* name, double value, double lo, double hi,
+                        const char* math = nullptr) {
   TORCH_CHECK(std::isfinite(value) && value >= lo && value <= hi, "rmsprop_clip_: ", name,
-              " must be in [", lo, ", ", hi, "], got ", value);
+              " must be in [", lo, ", ", hi, "]", math ? " (the update runs in " : "",
+              math ? math : "", math ? ")" : "", ", got ", value);
+}
+
+// One tensor's bytes, for the overlap check.
+struct RMSpropSpan {
+  const char* begin;
+  const char* end;
+  const char* list;
+  size_t index;
+  bool written;
+  int order;  // the argument's position, so a message names the earlier one first
+};
+
+// The update reads and writes each element once, all lists in lockstep, so
+// a written tensor sharing memory with any other argument (square_avg is
+// param, a grad that is a param, one tensor passed twice) would read values
+// already updated. Refused, like torch's own in-place ops on overlapping
+// memory; grads may share memory with each other (they are only read).
+// Dense tensors span exactly numel elements from their data pointer, so one
+// sort and sweep over the spans finds any overlap.
+inline void check_rmsprop_overlap(at::TensorList params, at::TensorList grads,
+                                  at::TensorList square_avgs, at::TensorList momentum_buffers,
+                                  at::TensorList grad_avgs) {
+  const struct {
+    const char* name;
+    at::TensorList list;
+    bool written;
+  } lists[] = {{"params", params, true},
+               {"grads", grads, false},
+               {"square_avgs", square_avgs, true},
+               {"momentum_buffers", momentum_buffers, true},
+               {"grad_avgs", grad_avgs, true}};
+  std::vector<RMSpropSpan> spans;
+  for (int l = 0; l < 5; ++l) {
+    for (size_t i = 0; i < lists[l].list.size(); ++i) {
+      const at::Tensor& t = lists[l].list[i];
+      if (t.numel() == 0) continue;
+      const char* begin = static_cast<const char*>(t.const_data_ptr());
+      spans.push_back({begin, begin + t.numel() * t.element_size(), lists[l].name, i,
+                       lists[l].written, l});
+    }
+  }
+  std::sort(spans.begin(), spans.end(),
+            [](const RMSpropSpan& a, const RMSpropSpan& b) { return a.begin < b.begin; });
+  // Of the spans seen so far: the one reaching furthest, and the written one
+  // reaching furthest. A span overlaps an earlier one iff it starts before
+  // that earlier one's end; a read-only span only matters against a written one.
+  const RMSpropSpan* furthest = nullptr;
+  const RMSpropSpan* furthest_written = nullptr;
+  for (const RMSpropSpan& s : spans) {
+    const RMSpropSpan* other = s.written ? furthest : furthest_written;
+    if (other != nullptr && s.begin < other->end) {
+      const bool first =
+          std::make_pair(s.order, s.index) < std::make_pair(other->order, other->index);
+      const RMSpropSpan& a = first ? s : *other;
+      const RMSpropSpan& b = first ? *other : s;
+      TORCH_CHECK(false, "rmsprop_clip_: ", a.list, "[", a.index, "] and ", b.list, "[", b.index,
+                  "] overlap in memory; the tensors the update writes (params, square_avgs, ",
+                  "momentum_buffers, grad_avgs) must not share memory with any other argument");
+    }
+    if (furthest == nullptr || s.end > furthest->end) furthest = &s;
+    if (s.written && (furthest_written == nullptr || s.end > furthest_written->end))
+      furthest_written = &s;
+  }
 }
 
 // Checks every argument (names the offending one) and returns the
@@ -55,22 +129,25 @@ inline RMSpropClipHyper<double> check_rmsprop_clip_args(
     at::TensorList momentum_buffers, at::TensorList grad_avgs, double lr, double alpha,
     double eps, double weight_decay, double momentum, bool centered, bool maximize,
     std::optional<double> clip) {
-  const double inf = INFINITY;
-  check_hyper("lr", lr, 0.0, inf);
+  const at::ScalarType dtype = params.empty() ? at::kDouble : params[0].scalar_type();
+  TORCH_CHECK(dtype == at::kFloat || dtype == at::kDouble || dtype == at::kHalf ||
+                  dtype == at::kBFloat16,
+              "rmsprop_clip_: params must be float32, float64, float16 or bfloat16, got ", dtype);
+  const bool single = dtype != at::kDouble;
+  const double hi =
+      single ? std::numeric_limits<float>::max() : std::numeric_limits<double>::max();
+  const char* math = single ? "float32" : "float64";
+  check_hyper("lr", lr, 0.0, hi, math);
   check_hyper("alpha", alpha, 0.0, 1.0);
-  check_hyper("eps", eps, 0.0, inf);
-  check_hyper("weight_decay", weight_decay, 0.0, inf);
-  check_hyper("momentum", momentum, 0.0, inf);
+  check_hyper("eps", eps, 0.0, hi, math);
+  check_hyper("weight_decay", weight_decay, 0.0, hi, math);
+  check_hyper("momentum", momentum, 0.0, hi, math);
   if (clip.has_value()) {
-    TORCH_CHECK(std::isfinite(*clip) && *clip > 0, "rmsprop_clip_: clip must be positive ",
-                "and finite (or None for no clamping), got ", *clip);
+    TORCH_CHECK(std::isfinite(*clip) && *clip > 0 && *clip <= hi,
+                "rmsprop_clip_: clip must be positive and finite (at most ", hi,
+                ": the update runs in ", math, "), or None for no clamping, got ", *clip);
   }
   if (!params.empty()) {
-    const at::ScalarType dtype = params[0].scalar_type();
-    TORCH_CHECK(dtype == at::kFloat || dtype == at::kDouble || dtype == at::kHalf ||
-                    dtype == at::kBFloat16,
-                "rmsprop_clip_: params must be float32, float64, float16 or bfloat16, got ",
-                dtype);
     const at::ScalarType state = rmsprop_state_dtype(dtype);
     check_rmsprop_list("params", params, params, dtype);
     check_rmsprop_list("grads", grads, params, dtype);
@@ -90,6 +167,7 @@ inline RMSpropClipHyper<double> check_rmsprop_clip_args(
   TORCH_CHECK(centered || grad_avgs.empty(),
               "rmsprop_clip_: grad_avgs must be empty when centered is False, got ",
               grad_avgs.size(), " tensors");
+  check_rmsprop_overlap(params, grads, square_avgs, momentum_buffers, grad_avgs);
   return RMSpropClipHyper<double>{lr,       alpha,    eps,
                                   weight_decay, momentum, clip.value_or(0.0),
                                   centered, maximize, clip.has_value()};

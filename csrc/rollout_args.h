@@ -1,10 +1,16 @@
 // Argument checks of pygan::rollout, shared by the CPU kernel and the CUDA
 // binding so both backends reject the same inputs with the same words.
+// The fake kernel and the reference (pygan/ops/rollout.py, check_args)
+// repeat them message for message, all but the token range of seqs, which
+// needs the values; tests/test_rollout_hostile.py holds them to it.
 #pragma once
 
 #include <ATen/ATen.h>
+#include <c10/util/safe_numerics.h>
 
 #include <cmath>
+#include <iterator>
+#include <limits>
 #include <optional>
 
 #include "common/rollout.h"
@@ -68,8 +74,21 @@ inline RolloutArgs check_rollout_args(const at::Tensor& seqs, const at::Tensor& 
   check_param("w_out", w_out, {vocab, hidden}, seqs);
   check_param("b_out", b_out, {vocab}, seqs);
   TORCH_CHECK(n_rollouts >= 1, "rollout: n_rollouts must be >= 1, got ", n_rollouts);
-  TORCH_CHECK(std::isfinite(temperature) && temperature > 0, "rollout: temperature must be a ",
-              "positive finite number, got ", temperature);
+  const int64_t out_sizes[] = {n_rollouts, length - 1, batch, length};
+  uint64_t numel = 0;
+  const bool overflow =
+      c10::safe_multiplies_u64(std::begin(out_sizes), std::end(out_sizes), &numel);
+  TORCH_CHECK(!overflow && numel <= uint64_t(std::numeric_limits<int64_t>::max()),
+              "rollout: n_rollouts = ", n_rollouts, " makes the output [n_rollouts, T-1, B, T] ",
+              "hold more than 2**63 - 1 elements");
+  // The kernels weight a token by exp((l - max) * (1/temperature)), the
+  // inverse in float32. Below this bound it is inf, (max - max) * inf is NaN
+  // and every weight 0 (the draws fell to token V-1), so it is refused; at
+  // the bound any logit more than ~1e-37 below the max already has weight 0.
+  const double min_temperature = 1.0 / std::numeric_limits<float>::max();
+  TORCH_CHECK(std::isfinite(temperature) && temperature >= min_temperature,
+              "rollout: temperature must be a positive finite number of at least ",
+              min_temperature, " (1/temperature must be finite in float32), got ", temperature);
   TORCH_CHECK(offset >= 0, "rollout: offset must be >= 0, got ", offset);
   check_token("start_token", start_token, vocab);
   if (eos_token.has_value()) check_token("eos_token", *eos_token, vocab);

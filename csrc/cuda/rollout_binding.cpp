@@ -19,12 +19,12 @@ at::Tensor rollout_cuda(const at::Tensor& seqs_in, const at::Tensor& embedding,
                         int64_t n_rollouts, double temperature, int64_t seed, int64_t offset,
                         int64_t start_token, std::optional<int64_t> eos_token,
                         int64_t pad_token) {
-  TORCH_CHECK(seqs_in.is_cuda(), "rollout: seqs must be a CUDA tensor for the CUDA kernel, got ",
-              seqs_in.device());
-  const c10::cuda::CUDAGuard guard(seqs_in.device());
+  // The shared checks first: with seqs on the CPU and a weight on CUDA the
+  // dispatcher lands here, and the message names the mismatched argument.
   const RolloutArgs a =
       check_rollout_args(seqs_in, embedding, w_ih, w_hh, b_ih, b_hh, w_out, b_out, n_rollouts,
                          temperature, seed, offset, start_token, eos_token, pad_token);
+  const c10::cuda::CUDAGuard guard(seqs_in.device());
   const at::Tensor seqs = seqs_in.contiguous();
   const at::Tensor emb = embedding.contiguous(), wo = w_out.contiguous(), bo = b_out.contiguous();
   // [E + H, 4H]: the gate GEMM's weights with consecutive hidden units

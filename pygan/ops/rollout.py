@@ -13,16 +13,20 @@ stored. CPU and CUDA compute the same bits (csrc/common), so the same
 Floor: the output projection, 2 * H * V FLOPs for each of
 B * (T-1) + N * B * (T-1) * (T-2) / 2 sampled rows.
 """
+import math
 from typing import NamedTuple
 
 import torch
 from torch import Tensor
 from torch.nn import functional as F
 
+from ._checks import dtype_name, index_arg, num, real_arg, require
 from ._registry import has_kernel
 
 _OP = "rollout"
 SEED_BOUND = 2 ** 63 - 1
+# The kernels take 1/temperature in float32; below this it is inf (csrc/rollout_args.h).
+MIN_TEMPERATURE = 1.0 / torch.finfo(torch.float32).max
 # Logits one CPU chunk of the reference holds: [rows, V] float32 that stays
 # in the L2 cache from the projection through the sampling (4096-row chunks
 # of a 5,000-token vocabulary ran 2-4x slower on the development machine).
@@ -69,6 +73,13 @@ class RolloutParams(NamedTuple):
             raise TypeError(f"rollout: model must be a RolloutParams or an LSTMGenerator-like "
                             f"module, got {type(model).__name__} ({exc})") from None
 
+    def token_ids(self, op: str) -> tuple[int, int | None, int]:
+        """(start_token, eos_token, pad_token) as ints; a bool or a float
+        raises TypeError naming it (the op would take True as token 1)."""
+        return (index_arg(op, "start_token", self.start_token),
+                None if self.eos_token is None else index_arg(op, "eos_token", self.eos_token),
+                index_arg(op, "pad_token", self.pad_token))
+
     def detached(self) -> "RolloutParams":
         return self._replace(**{k: getattr(self, k).detach() for k in self._fields[:7]})
 
@@ -82,14 +93,20 @@ def rollout(model, seqs: Tensor, n_rollouts: int, temperature: float = 1.0, *,
         model: a :class:`pygan.models.LSTMGenerator` (or anything with its
             attributes) or a :class:`RolloutParams`.
         seqs: int64 [B, T] token ids in [0, V), T >= 2, on the model's device.
-        n_rollouts: N >= 1.
-        temperature: sampling from softmax(logits / temperature), > 0.
+        n_rollouts: N >= 1, an int (not a bool or a float).
+        temperature: sampling from softmax(logits / temperature), at least
+            ``MIN_TEMPERATURE`` (~2.9e-39, whose inverse is float32's
+            largest value) and finite. Smaller temperatures are refused,
+            not taken as greedy: the kernels and the reference compute
+            1/temperature in float32, where it would be inf. At the bound,
+            sampling is already greedy up to ties (sampled uniformly).
         generator: a torch.Generator the Philox seed is drawn from, so
             successive calls differ and the generator's state reproduces
             them. Default: torch's global CPU generator.
         seed, offset: an explicit Philox stream instead of ``generator``
-            (seed any int64, offset >= 0): the same pair gives the same
-            tokens on the CPU and on CUDA; a different offset, other tokens.
+            (ints: seed in [0, 2**64), the Philox key; offset in
+            [0, 2**63)): the same pair gives the same tokens on the CPU and
+            on CUDA; a different offset, other tokens.
 
     Returns:
         int64 [N, T-1, B, T] on seqs' device: ``out[n, t-1, b, :t]`` is
@@ -97,27 +114,90 @@ def rollout(model, seqs: Tensor, n_rollouts: int, temperature: float = 1.0, *,
         first EOS (of the prefix or the sample) when the model has one.
 
     Devices without a pygan kernel run :func:`rollout_reference` with a
-    generator seeded from (seed, offset). Invalid arguments raise
-    RuntimeError (kernels) or ValueError naming the argument.
+    generator seeded from (seed, offset); meta tensors take the op's fake
+    kernel (shapes only). Invalid arguments raise RuntimeError (kernels,
+    and the fake kernel under torch.compile or FakeTensorMode), ValueError
+    or, for a value of the wrong type, TypeError, naming the argument.
     """
     p = RolloutParams.of(model).detached()
+    n_rollouts = index_arg(_OP, "n_rollouts", n_rollouts)
+    temperature = real_arg(_OP, "temperature", temperature)
+    offset = index_arg(_OP, "offset", offset)
+    require(0 <= offset < 2 ** 63, f"rollout: offset must be in [0, 2**63), got {offset}",
+            ValueError)
     if seed is None:
         seed = int(torch.randint(SEED_BOUND, (), generator=generator,
                                  device=generator.device if generator is not None else "cpu"))
     elif generator is not None:
         raise ValueError("rollout: give generator or seed, not both")
+    seed = index_arg(_OP, "seed", seed)
+    require(0 <= seed < 2 ** 64, f"rollout: seed must be in [0, 2**64), got {seed}", ValueError)
+    tokens = p.token_ids(_OP)
     if not isinstance(seqs, Tensor):
         raise TypeError(f"rollout: seqs must be a Tensor, got {type(seqs).__name__}")
-    if not has_kernel(_OP, seqs.device):
+    if seqs.device.type != "meta" and not has_kernel(_OP, seqs.device):
         fallback = torch.Generator(seqs.device).manual_seed((seed * 1000003 + offset) % SEED_BOUND)
         return rollout_reference(p, seqs, n_rollouts, temperature, fallback)
-    return torch.ops.pygan.rollout(seqs, *p[:7], int(n_rollouts), float(temperature), int(seed),
-                                   int(offset), p.start_token, p.eos_token, p.pad_token)
+    # The schema's int64 carries the key's 64 bits (keys >= 2**63 as negatives).
+    key = seed - 2 ** 64 if seed >= 2 ** 63 else seed
+    return torch.ops.pygan.rollout(seqs, *p[:7], n_rollouts, temperature, key, offset, *tokens)
+
+
+def check_args(seqs, embedding, w_ih, w_hh, b_ih, b_hh, w_out, b_out, n_rollouts, temperature,
+               offset, start_token, eos_token, pad_token, *, op: str = _OP,
+               error: type = RuntimeError, values: bool = False) -> None:
+    """check_rollout_args of csrc/rollout_args.h, message for message, for the
+    fake kernel and the reference (``op`` names the caller). The token range
+    of seqs needs its values: checked when ``values``, never by the fake."""
+    got = (f"{dtype_name(seqs.dtype)} of shape {list(seqs.shape)}" if isinstance(seqs, Tensor)
+           else type(seqs).__name__)
+    require(isinstance(seqs, Tensor) and seqs.dtype == torch.int64 and seqs.dim() == 2,
+            f"{op}: seqs must be an int64 tensor [B, T], got {got}", error)
+    B, T = seqs.shape
+    require(B >= 1, f"{op}: seqs must hold at least one sequence, got shape {list(seqs.shape)}",
+            error)
+    require(T >= 2, f"{op}: seqs must have T >= 2 tokens a row (prefix lengths 1..T-1), got "
+            f"T = {T}", error)
+    require(embedding.dim() == 2 and embedding.shape[0] >= 1 and embedding.shape[1] >= 1,
+            f"{op}: embedding must be [V, E], got shape {list(embedding.shape)}", error)
+    V, E = embedding.shape
+    require(w_hh.dim() == 2 and w_hh.shape[1] >= 1 and w_hh.shape[0] == 4 * w_hh.shape[1],
+            f"{op}: w_hh must be [4H, H] (torch.nn.LSTM's weight_hh_l0), got shape "
+            f"{list(w_hh.shape)}", error)
+    H = w_hh.shape[1]
+    for name, t, want in (("embedding", embedding, [V, E]), ("w_ih", w_ih, [4 * H, E]),
+                          ("w_hh", w_hh, [4 * H, H]), ("b_ih", b_ih, [4 * H]),
+                          ("b_hh", b_hh, [4 * H]), ("w_out", w_out, [V, H]), ("b_out", b_out, [V])):
+        require(t.dtype == torch.float32, f"{op}: {name} must be float32, got "
+                f"{dtype_name(t.dtype)}", error)
+        require(t.device == seqs.device, f"{op}: {name} is on {t.device} but seqs is on "
+                f"{seqs.device}", error)
+        require(list(t.shape) == want, f"{op}: {name} must have shape {want}, got "
+                f"{list(t.shape)}", error)
+    require(n_rollouts >= 1, f"{op}: n_rollouts must be >= 1, got {n_rollouts}", error)
+    require(n_rollouts * (T - 1) * B * T < 2 ** 63, f"{op}: n_rollouts = {n_rollouts} makes the "
+            "output [n_rollouts, T-1, B, T] hold more than 2**63 - 1 elements", error)
+    require(math.isfinite(temperature) and temperature >= MIN_TEMPERATURE,
+            f"{op}: temperature must be a positive finite number of at least "
+            f"{num(MIN_TEMPERATURE)} (1/temperature must be finite in float32), got "
+            f"{num(temperature)}", error)
+    require(offset >= 0, f"{op}: offset must be >= 0, got {offset}", error)
+    for name, token in (("start_token", start_token), ("eos_token", eos_token),
+                        ("pad_token", pad_token)):
+        require(token is None or 0 <= token < V, f"{op}: {name} must be a token id in [0, {V}), "
+                f"got {token}", error)
+    if values:
+        lo, hi = (int(v) for v in torch.aminmax(seqs))
+        require(lo >= 0 and hi < V, f"{op}: seqs must hold token ids in [0, {V}), got values "
+                f"from {lo} to {hi}", error)
 
 
 @torch.library.register_fake("pygan::rollout")
 def _rollout_fake(seqs, embedding, w_ih, w_hh, b_ih, b_hh, w_out, b_out, n_rollouts,
                   temperature, seed, offset, start_token, eos_token, pad_token):
+    # Also the Meta kernel: a weight on meta with seqs on the CPU dispatches here.
+    check_args(seqs, embedding, w_ih, w_hh, b_ih, b_hh, w_out, b_out, n_rollouts, temperature,
+               offset, start_token, eos_token, pad_token)
     B, T = seqs.shape
     return seqs.new_empty((n_rollouts, T - 1, B, T))
 
@@ -138,25 +218,6 @@ def sample_tokens(logits: Tensor, temperature: float = 1.0,
     return torch.searchsorted(cdf, u, right=True).squeeze(1).clamp_(max=cdf.shape[1] - 1)
 
 
-def _check_reference_args(p: RolloutParams, seqs: Tensor, n_rollouts, temperature) -> None:
-    if not (isinstance(seqs, Tensor) and seqs.dtype == torch.int64 and seqs.dim() == 2):
-        got = (f"{seqs.dtype} {list(seqs.shape)}" if isinstance(seqs, Tensor)
-               else type(seqs).__name__)
-        raise ValueError(f"rollout_reference: seqs must be an int64 tensor [B, T], got {got}")
-    if seqs.shape[1] < 2 or len(seqs) < 1:
-        raise ValueError(f"rollout_reference: seqs must be [B >= 1, T >= 2], got "
-                         f"{list(seqs.shape)}")
-    vocab = p.embedding.shape[0]
-    if int(seqs.min()) < 0 or int(seqs.max()) >= vocab:
-        raise ValueError(f"rollout_reference: seqs must hold token ids in [0, {vocab}), got "
-                         f"values from {int(seqs.min())} to {int(seqs.max())}")
-    if not isinstance(n_rollouts, int) or isinstance(n_rollouts, bool) or n_rollouts < 1:
-        raise ValueError(f"rollout_reference: n_rollouts must be an int >= 1, got {n_rollouts!r}")
-    if not isinstance(temperature, (int, float)) or not 0 < temperature < float("inf"):
-        raise ValueError(f"rollout_reference: temperature must be a positive finite number, "
-                         f"got {temperature!r}")
-
-
 @torch.no_grad()
 def rollout_reference(model, seqs: Tensor, n_rollouts: int, temperature: float = 1.0,
                       generator: torch.Generator | None = None) -> Tensor:
@@ -168,9 +229,15 @@ def rollout_reference(model, seqs: Tensor, n_rollouts: int, temperature: float =
     the teacher-forced pass over ``seqs`` left after t tokens, so
     N*B*T(T-1)/2 tokens are sampled in T-1 batched steps (logits of a
     cache-sized chunk of rows at a time, :func:`sample_tokens`).
+    Checks its arguments as the kernels do (ValueError, TypeError for a
+    value of the wrong type).
     """
     p = RolloutParams.of(model).detached()
-    _check_reference_args(p, seqs, n_rollouts, temperature)
+    ref = "rollout_reference"
+    n_rollouts = index_arg(ref, "n_rollouts", n_rollouts)
+    temperature = real_arg(ref, "temperature", temperature)
+    check_args(seqs, *p[:7], n_rollouts, temperature, 0, *p.token_ids(ref), op=ref,
+               error=ValueError, values=True)
     B, T = seqs.shape
     N = n_rollouts
 

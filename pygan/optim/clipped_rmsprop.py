@@ -24,6 +24,25 @@ def _is_dense(t: Tensor) -> bool:
     return True
 
 
+def _check_group(group: dict, params: list) -> None:
+    """The settings of a param group, as torch.optim checks its own (ValueError).
+    The update runs in float32 for all but float64 parameters, so there a
+    setting beyond float32's range would make every parameter inf or NaN."""
+    in_float64 = all(p.dtype == torch.float64 for p in params)
+    hi = torch.finfo(torch.float64 if in_float64 else torch.float32).max
+    limit = "" if in_float64 else f" in float32 (at most {hi:g}: the update runs in float32)"
+    for name in ("lr", "eps", "weight_decay", "momentum"):
+        if not 0.0 <= group[name] <= hi:
+            raise ValueError(f"ClippedRMSprop: {name} must be >= 0 and finite{limit}, "
+                             f"got {group[name]}")
+    if not 0.0 <= group["alpha"] <= 1.0:
+        raise ValueError(f"ClippedRMSprop: alpha must be in [0, 1], got {group['alpha']}")
+    clip = group["clip_value"]
+    if clip is not None and not 0.0 < clip <= hi:
+        raise ValueError(f"ClippedRMSprop: clip_value must be positive and finite{limit} or "
+                         f"None, got {clip}")
+
+
 class ClippedRMSprop(torch.optim.Optimizer):
     """``torch.optim.RMSprop`` followed by ``p.clamp_(-clip_value, clip_value)``,
     done by one fused multi-tensor kernel per (device, dtype) per param group.
@@ -52,19 +71,22 @@ class ClippedRMSprop(torch.optim.Optimizer):
                  eps: float = 1e-8, weight_decay: float = 0.0, momentum: float = 0.0,
                  centered: bool = False, maximize: bool = False,
                  clip_value: float | None = None):
-        for name, value in (("lr", lr), ("eps", eps), ("weight_decay", weight_decay),
-                            ("momentum", momentum)):
-            if not 0.0 <= value < float("inf"):
-                raise ValueError(f"ClippedRMSprop: {name} must be >= 0 and finite, got {value}")
-        if not 0.0 <= alpha <= 1.0:
-            raise ValueError(f"ClippedRMSprop: alpha must be in [0, 1], got {alpha}")
-        if clip_value is not None and not 0.0 < clip_value < float("inf"):
-            raise ValueError(
-                f"ClippedRMSprop: clip_value must be positive and finite or None, got {clip_value}")
         defaults = dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay,
                         momentum=momentum, centered=centered, maximize=maximize,
                         clip_value=clip_value)
+        _check_group(defaults, [])
         super().__init__(params, defaults)
+
+    def add_param_group(self, param_group: dict) -> None:
+        """torch's add_param_group, then a check of the group's settings
+        against its parameters' dtypes (the constructor adds its groups here
+        too); a group that fails is not kept."""
+        super().add_param_group(param_group)
+        try:
+            _check_group(self.param_groups[-1], self.param_groups[-1]["params"])
+        except ValueError:
+            self.param_groups.pop()
+            raise
 
     def __setstate__(self, state):
         super().__setstate__(state)
