@@ -126,6 +126,18 @@ def test_channels_last_tensors(device):
     torch.testing.assert_close(p, ref_p)
 
 
+def test_strides_of_size_one_dimensions_do_not_matter(device):
+    # A compiled D's backward gave a [64, 1, 4, 4] weight's grad strides
+    # [16, 1, 4, 1] against the weight's [16, 16, 4, 1]: the same memory order.
+    p = torch.randn(6, 1, 4, 4, device=device)
+    g = torch.empty_strided(p.shape, (16, 1, 4, 1), device=device).copy_(torch.randn_like(p))
+    ref_p, sq, ref_sq = p.clone(), torch.zeros_like(p), torch.zeros_like(p)
+    rmsprop_clip_([p], [g], [sq], lr=0.01, clip=0.5)
+    rmsprop_clip_reference([ref_p], [g.contiguous()], [ref_sq], lr=0.01, clip=0.5)
+    torch.testing.assert_close(p, ref_p)
+    torch.testing.assert_close(sq, ref_sq)
+
+
 @CUDA
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.bfloat16])
 def test_cpu_cuda_parity(dtype):
