@@ -19,6 +19,7 @@
 #include <utility>
 
 #include "common/bn_act.h"
+#include "sym_sizes.h"
 
 namespace pygan {
 
@@ -81,9 +82,6 @@ inline void check_pair(const char* op, const char* name, at::IntArrayRef v, int6
               " must be two integers >= ", min, ", got ", v);
 }
 
-inline std::optional<int64_t> as_int(int64_t v) { return v; }
-inline std::optional<int64_t> as_int(const c10::SymInt& v) { return v.maybe_as_int(); }
-
 // (size - 1) * stride - 2 * pad + k + out_pad, nullopt where a step
 // overflows int64 (a stride of 2^62, say).
 inline std::optional<int64_t> checked_out_size(int64_t size, int64_t k, int64_t stride,
@@ -94,19 +92,6 @@ inline std::optional<int64_t> checked_out_size(int64_t size, int64_t k, int64_t 
       __builtin_add_overflow(r, out_pad, &r))
     return std::nullopt;
   return r;
-}
-
-// Whether the product of concrete sizes overflows int64 (symbolic ones are
-// taken to fit).
-template <typename I>
-bool numel_overflows(const std::array<I, 4>& sizes) {
-  int64_t numel = 1;
-  for (const I& v : sizes) {
-    const auto c = as_int(v);
-    if (!c) return false;
-    if (__builtin_mul_overflow(numel, *c, &numel)) return true;
-  }
-  return false;
 }
 
 template <typename I>

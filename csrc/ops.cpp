@@ -1,6 +1,6 @@
 // Every pygan operator schema, declared once. Kernels are registered per
 // backend in csrc/cpu and csrc/cuda, fake kernels in pygan/ops, autograd in
-// C++ (csrc/*_autograd.cpp).
+// C++ (csrc/*_autograd.cpp), the check ops' kernels in csrc/*_checks.cpp.
 #include <Python.h>
 #include <torch/library.h>
 
@@ -20,6 +20,16 @@ TORCH_LIBRARY(pygan, m) {
       "Tensor(c!)[] momentum_buffers, Tensor(d!)[] grad_avgs, float lr, float alpha, "
       "float eps, float weight_decay, float momentum, bool centered, bool maximize, "
       "float? clip) -> ()");
+  // Its argument checks alone, for the fake kernel: raise the kernels'
+  // error or return. Then the hyperparameter checks alone (for params of
+  // dtype), for the reference, which takes tensors of any layout.
+  m.def(
+      "_rmsprop_clip_check(Tensor[] params, Tensor[] grads, Tensor[] square_avgs, "
+      "Tensor[] momentum_buffers, Tensor[] grad_avgs, float lr, float alpha, float eps, "
+      "float weight_decay, float momentum, bool centered, bool maximize, float? clip) -> ()");
+  m.def(
+      "_rmsprop_clip_hyperparameter_check(ScalarType dtype, float lr, float alpha, float eps, "
+      "float weight_decay, float momentum, float? clip) -> ()");
 
   // ConvTranspose2d (groups 1, dilation 1), then BatchNorm2d when normalize
   // (batch statistics when training, else running_mean/var), then the
@@ -65,4 +75,10 @@ TORCH_LIBRARY(pygan, m) {
       "rollout(Tensor seqs, Tensor embedding, Tensor w_ih, Tensor w_hh, Tensor b_ih, "
       "Tensor b_hh, Tensor w_out, Tensor b_out, int n_rollouts, float temperature, int seed, "
       "int offset, int start_token, int? eos_token, int pad_token) -> Tensor");
+  // Its argument checks alone, for the fake kernel (check_values False: fake
+  // tensors have none) and the reference (True: also the token range of seqs).
+  m.def(
+      "_rollout_check(Tensor seqs, Tensor embedding, Tensor w_ih, Tensor w_hh, Tensor b_ih, "
+      "Tensor b_hh, Tensor w_out, Tensor b_out, int n_rollouts, float temperature, int seed, "
+      "int offset, int start_token, int? eos_token, int pad_token, bool check_values) -> ()");
 }

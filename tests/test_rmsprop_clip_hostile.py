@@ -301,6 +301,25 @@ def test_compile_fails_at_trace_time_with_the_kernel_message():
         torch.compile(step, fullgraph=True)(p, torch.ones(4), p)
 
 
+def test_compile_with_dynamic_shapes_checks_symbolic_sizes():
+    """The fake kernel's check op on symbolic sizes: guards, no errors, and
+    overlapping views still refused with the kernel's words."""
+    def step(p, g, sq):
+        rmsprop_clip_([p], [g], [sq], lr=0.1, clip=0.5)
+        return p + 1
+
+    torch._dynamo.reset()
+    compiled = torch.compile(step, fullgraph=True, dynamic=True, backend="eager")
+    for n in (4, 7):
+        p, want = torch.zeros(n), torch.zeros(n)
+        compiled(p, torch.ones(n), torch.zeros(n))
+        rmsprop_clip_([want], [torch.ones(n)], [torch.zeros(n)], lr=0.1, clip=0.5)
+        assert torch.equal(p, want)
+    base = torch.zeros(10)
+    with pytest.raises(Exception, match=rf"params\[0\] and square_avgs\[0\] {OVERLAP}"):
+        compiled(base[:6], torch.ones(6), base[4:])
+
+
 @CUDA
 def test_cuda_runs_the_same_checks():
     p = torch.zeros(3, device="cuda")

@@ -211,6 +211,22 @@ def test_compile_fails_at_trace_time_with_the_kernel_message():
         torch.compile(sample, fullgraph=True)(SEQS, 0)
 
 
+def test_compile_with_dynamic_shapes_checks_symbolic_sizes():
+    """The fake kernel's check op on symbolic sizes: guards, no errors."""
+    p = RolloutParams.of(model()).detached()
+
+    def sample(seqs):
+        return rollout(p, seqs, 2, seed=7)
+
+    torch._dynamo.reset()
+    compiled = torch.compile(sample, fullgraph=True, dynamic=True, backend="eager")
+    for B, T in ((3, 5), (4, 6)):
+        seqs = torch.randint(V, (B, T), generator=torch.Generator().manual_seed(B))
+        assert torch.equal(compiled(seqs), sample(seqs))
+    with pytest.raises(Exception, match=r"rollout: seqs must have T >= 2 .* got T = 1"):
+        compiled(torch.zeros(3, 1, dtype=torch.long))
+
+
 @CUDA
 def test_cuda_names_a_cpu_seqs_before_its_own_device_check():
     a = args(**{k: v.cuda() for k, v in args().items() if k not in ("seqs",) and

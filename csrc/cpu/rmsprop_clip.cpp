@@ -80,8 +80,9 @@ void rmsprop_clip_cpu(at::TensorList params, at::TensorList grads, at::TensorLis
                       double alpha, double eps, double weight_decay, double momentum,
                       bool centered, bool maximize, std::optional<double> clip) {
   const auto hyper =
-      check_rmsprop_clip_args(params, grads, square_avgs, momentum_buffers, grad_avgs, lr, alpha,
-                              eps, weight_decay, momentum, centered, maximize, clip);
+      check_rmsprop_clip_args<int64_t>(params, grads, square_avgs, momentum_buffers, grad_avgs,
+                                       lr, alpha, eps, weight_decay, momentum, centered,
+                                       maximize, clip);
   if (params.empty()) return;
   TORCH_CHECK(params[0].device().is_cpu(), "rmsprop_clip_: params[0] must be on the CPU for ",
               "the CPU kernel, got ", params[0].device());
@@ -100,8 +101,8 @@ void rmsprop_clip_no_kernel(at::TensorList params, at::TensorList grads,
                             at::TensorList grad_avgs, double lr, double alpha, double eps,
                             double weight_decay, double momentum, bool centered, bool maximize,
                             std::optional<double> clip) {
-  check_rmsprop_clip_args(params, grads, square_avgs, momentum_buffers, grad_avgs, lr, alpha, eps,
-                          weight_decay, momentum, centered, maximize, clip);
+  check_rmsprop_clip_args<int64_t>(params, grads, square_avgs, momentum_buffers, grad_avgs, lr,
+                                   alpha, eps, weight_decay, momentum, centered, maximize, clip);
   TORCH_CHECK(params.empty(), "rmsprop_clip_: pygan has no kernel for params on ",
               params.empty() ? c10::Device(c10::kCPU) : params[0].device(),
               "; use pygan.ops.rmsprop_clip_reference");

@@ -20,8 +20,9 @@ void rmsprop_clip_cuda(at::TensorList params, at::TensorList grads, at::TensorLi
                        double alpha, double eps, double weight_decay, double momentum,
                        bool centered, bool maximize, std::optional<double> clip) {
   const auto hyper =
-      check_rmsprop_clip_args(params, grads, square_avgs, momentum_buffers, grad_avgs, lr, alpha,
-                              eps, weight_decay, momentum, centered, maximize, clip);
+      check_rmsprop_clip_args<int64_t>(params, grads, square_avgs, momentum_buffers, grad_avgs,
+                                       lr, alpha, eps, weight_decay, momentum, centered,
+                                       maximize, clip);
   if (params.empty()) return;
   TORCH_CHECK(params[0].is_cuda(), "rmsprop_clip_: params[0] must be a CUDA tensor for the ",
               "CUDA kernel, got ", params[0].device());

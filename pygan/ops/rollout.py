@@ -13,14 +13,13 @@ stored. CPU and CUDA compute the same bits (csrc/common), so the same
 Floor: the output projection, 2 * H * V FLOPs for each of
 B * (T-1) + N * B * (T-1) * (T-2) / 2 sampled rows.
 """
-import math
 from typing import NamedTuple
 
 import torch
 from torch import Tensor
 from torch.nn import functional as F
 
-from ._checks import dtype_name, index_arg, num, real_arg, require
+from ._checks import as_reference, index_arg, real_arg, require
 from ._registry import has_kernel
 
 _OP = "rollout"
@@ -133,8 +132,7 @@ def rollout(model, seqs: Tensor, n_rollouts: int, temperature: float = 1.0, *,
     seed = index_arg(_OP, "seed", seed)
     require(0 <= seed < 2 ** 64, f"rollout: seed must be in [0, 2**64), got {seed}", ValueError)
     tokens = p.token_ids(_OP)
-    if not isinstance(seqs, Tensor):
-        raise TypeError(f"rollout: seqs must be a Tensor, got {type(seqs).__name__}")
+    _check_tensor(_OP, seqs)
     if seqs.device.type != "meta" and not has_kernel(_OP, seqs.device):
         fallback = torch.Generator(seqs.device).manual_seed((seed * 1000003 + offset) % SEED_BOUND)
         return rollout_reference(p, seqs, n_rollouts, temperature, fallback)
@@ -143,63 +141,24 @@ def rollout(model, seqs: Tensor, n_rollouts: int, temperature: float = 1.0, *,
     return torch.ops.pygan.rollout(seqs, *p[:7], n_rollouts, temperature, key, offset, *tokens)
 
 
-def check_args(seqs, embedding, w_ih, w_hh, b_ih, b_hh, w_out, b_out, n_rollouts, temperature,
-               offset, start_token, eos_token, pad_token, *, op: str = _OP,
-               error: type = RuntimeError, values: bool = False) -> None:
-    """check_rollout_args of csrc/rollout_args.h, message for message, for the
-    fake kernel and the reference (``op`` names the caller). The token range
-    of seqs needs its values: checked when ``values``, never by the fake."""
-    got = (f"{dtype_name(seqs.dtype)} of shape {list(seqs.shape)}" if isinstance(seqs, Tensor)
-           else type(seqs).__name__)
-    require(isinstance(seqs, Tensor) and seqs.dtype == torch.int64 and seqs.dim() == 2,
-            f"{op}: seqs must be an int64 tensor [B, T], got {got}", error)
-    B, T = seqs.shape
-    require(B >= 1, f"{op}: seqs must hold at least one sequence, got shape {list(seqs.shape)}",
-            error)
-    require(T >= 2, f"{op}: seqs must have T >= 2 tokens a row (prefix lengths 1..T-1), got "
-            f"T = {T}", error)
-    require(embedding.dim() == 2 and embedding.shape[0] >= 1 and embedding.shape[1] >= 1,
-            f"{op}: embedding must be [V, E], got shape {list(embedding.shape)}", error)
-    V, E = embedding.shape
-    require(w_hh.dim() == 2 and w_hh.shape[1] >= 1 and w_hh.shape[0] == 4 * w_hh.shape[1],
-            f"{op}: w_hh must be [4H, H] (torch.nn.LSTM's weight_hh_l0), got shape "
-            f"{list(w_hh.shape)}", error)
-    H = w_hh.shape[1]
-    for name, t, want in (("embedding", embedding, [V, E]), ("w_ih", w_ih, [4 * H, E]),
-                          ("w_hh", w_hh, [4 * H, H]), ("b_ih", b_ih, [4 * H]),
-                          ("b_hh", b_hh, [4 * H]), ("w_out", w_out, [V, H]), ("b_out", b_out, [V])):
-        require(t.dtype == torch.float32, f"{op}: {name} must be float32, got "
-                f"{dtype_name(t.dtype)}", error)
-        require(t.device == seqs.device, f"{op}: {name} is on {t.device} but seqs is on "
-                f"{seqs.device}", error)
-        require(list(t.shape) == want, f"{op}: {name} must have shape {want}, got "
-                f"{list(t.shape)}", error)
-    require(n_rollouts >= 1, f"{op}: n_rollouts must be >= 1, got {n_rollouts}", error)
-    require(n_rollouts * (T - 1) * B * T < 2 ** 63, f"{op}: n_rollouts = {n_rollouts} makes the "
-            "output [n_rollouts, T-1, B, T] hold more than 2**63 - 1 elements", error)
-    require(math.isfinite(temperature) and temperature >= MIN_TEMPERATURE,
-            f"{op}: temperature must be a positive finite number of at least "
-            f"{num(MIN_TEMPERATURE)} (1/temperature must be finite in float32), got "
-            f"{num(temperature)}", error)
-    require(offset >= 0, f"{op}: offset must be >= 0, got {offset}", error)
-    for name, token in (("start_token", start_token), ("eos_token", eos_token),
-                        ("pad_token", pad_token)):
-        require(token is None or 0 <= token < V, f"{op}: {name} must be a token id in [0, {V}), "
-                f"got {token}", error)
-    if values:
-        lo, hi = (int(v) for v in torch.aminmax(seqs))
-        require(lo >= 0 and hi < V, f"{op}: seqs must hold token ids in [0, {V}), got values "
-                f"from {lo} to {hi}", error)
-
-
+# The fake kernel runs the kernels' own argument checks (a C++ op,
+# csrc/rollout_checks.cpp), all but the token range of seqs, which needs its
+# values; so fake and meta tensors, and torch.compile at trace time, are
+# refused as the kernels refuse them. It is also the Meta kernel: a weight on
+# meta with seqs on the CPU dispatches here, and is named.
 @torch.library.register_fake("pygan::rollout")
 def _rollout_fake(seqs, embedding, w_ih, w_hh, b_ih, b_hh, w_out, b_out, n_rollouts,
                   temperature, seed, offset, start_token, eos_token, pad_token):
-    # Also the Meta kernel: a weight on meta with seqs on the CPU dispatches here.
-    check_args(seqs, embedding, w_ih, w_hh, b_ih, b_hh, w_out, b_out, n_rollouts, temperature,
-               offset, start_token, eos_token, pad_token)
+    torch.ops.pygan._rollout_check(seqs, embedding, w_ih, w_hh, b_ih, b_hh, w_out, b_out,
+                                   n_rollouts, temperature, seed, offset, start_token, eos_token,
+                                   pad_token, False)
     B, T = seqs.shape
     return seqs.new_empty((n_rollouts, T - 1, B, T))
+
+
+def _check_tensor(op: str, seqs) -> None:
+    if not isinstance(seqs, Tensor):
+        raise TypeError(f"{op}: seqs must be a Tensor, got {type(seqs).__name__}")
 
 
 def sample_tokens(logits: Tensor, temperature: float = 1.0,
@@ -236,8 +195,11 @@ def rollout_reference(model, seqs: Tensor, n_rollouts: int, temperature: float =
     ref = "rollout_reference"
     n_rollouts = index_arg(ref, "n_rollouts", n_rollouts)
     temperature = real_arg(ref, "temperature", temperature)
-    check_args(seqs, *p[:7], n_rollouts, temperature, 0, *p.token_ids(ref), op=ref,
-               error=ValueError, values=True)
+    token_ids = p.token_ids(ref)
+    _check_tensor(ref, seqs)
+    with as_reference(_OP, ref):  # the kernels' checks, the token range of seqs included
+        torch.ops.pygan._rollout_check(seqs, *p[:7], n_rollouts, temperature, 0, 0, *token_ids,
+                                       True)
     B, T = seqs.shape
     N = n_rollouts
 
