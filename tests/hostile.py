@@ -10,6 +10,7 @@ import dataclasses
 import importlib
 import json
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Callable
@@ -62,3 +63,16 @@ def run_table(module: str, table: str) -> dict:
     assert proc.returncode == 0, (f"the child exited with {proc.returncode} (negative: killed "
                                   f"by that signal) after:\n{proc.stderr[-3000:]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def check_result(case: Case, got: dict, prefix: str) -> None:
+    """Asserts what a table case promises: no error when ``case.message`` is
+    None, else an eager RuntimeError starting with ``prefix`` (the op's name)
+    and matching the message, and the same words from the fake kernel."""
+    if case.message is None:
+        assert got == {"eager": None, "fake": None}
+        return
+    assert got["eager"] is not None and got["eager"].startswith(f"RuntimeError: {prefix}")
+    assert re.search(case.message, got["eager"]), got["eager"]
+    if case.fake:
+        assert got["fake"] == got["eager"]  # the fake kernel's words are the C++ check's
