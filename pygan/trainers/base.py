@@ -255,9 +255,10 @@ class Trainer:
             raise ValueError(f"cannot resume {path} with a different configuration ({diffs})")
         # The data's description (name, files, vocabulary) must match too; a key
         # the checkpoint lacks was added by a newer pygan.
-        moved = sorted(k for k in ckpt["meta"] if k in self.meta and ckpt["meta"][k] != self.meta[k])
+        saved_meta = ckpt["meta"]
+        moved = sorted(k for k in saved_meta if k in self.meta and saved_meta[k] != self.meta[k])
         if moved:
-            diffs = ", ".join(f"{k}: {ckpt['meta'][k]!r:.60} -> {self.meta[k]!r:.60}" for k in moved)
+            diffs = ", ".join(f"{k}: {saved_meta[k]!r:.60} -> {self.meta[k]!r:.60}" for k in moved)
             raise ValueError(f"cannot resume {path} with different data ({diffs}); use "
                              f"another run directory or --restart")
         for k, m in self.models.items():
