@@ -77,6 +77,28 @@ void check_vector(const char* op, const char* name, const std::optional<at::Tens
               at::symint::strides<I>(*t));
 }
 
+// BatchNorm's affine parameter `name` (bn_weight or bn_bias): [C_out], one
+// per channel, or [N, C_out], one per sample (class-conditional batch norm:
+// y = act(gamma[n, c] * xhat + beta[n, c]), the statistics still per
+// channel). The dimension decides; returns whether it is per sample. Dtype
+// and contiguity as the per-channel vectors'.
+template <typename I>
+bool check_bn_param(const char* op, const char* name, const at::Tensor& t, const I& n,
+                    const I& c, const at::Tensor& input) {
+  check_dense_on(op, name, t, input);
+  const auto sizes = at::symint::sizes<I>(t);
+  const bool per_channel = t.dim() == 1 && sizes[0] == c;
+  const bool per_sample = t.dim() == 2 && sizes[0] == n && sizes[1] == c;
+  TORCH_CHECK(per_channel || per_sample, op, ": ", name, " has shape ", sizes,
+              " but expected [C_out]=[", c, "] or [N, C_out]=[", n, ", ", c, "]");
+  const auto want = bn_stats_dtype(input.scalar_type());
+  TORCH_CHECK(t.scalar_type() == want, op, ": ", name, " has dtype ", t.scalar_type(),
+              ", expected ", want, " for ", input.scalar_type(), " input");
+  TORCH_CHECK(t.is_contiguous(), op, ": ", name, " must be contiguous, got strides ",
+              at::symint::strides<I>(t));
+  return per_sample;
+}
+
 inline void check_pair(const char* op, const char* name, at::IntArrayRef v, int64_t min) {
   TORCH_CHECK(v.size() == 2 && v[0] >= min && v[1] >= min, op, ": ", name,
               " must be two integers >= ", min, ", got ", v);
@@ -247,8 +269,13 @@ BNActParams check_forward_args(
               "running_var must be given together or both be None");
   TORCH_CHECK(!normalize || training || running_mean.has_value(), op, ": eval mode "
               "(training=False) normalises with running_mean and running_var; got None");
-  check_vector<I>(op, "bn_weight", bn_weight, g.c, input);
-  check_vector<I>(op, "bn_bias", bn_bias, g.c, input);
+  if (bn_weight.has_value()) {  // with bn_bias (checked)
+    const bool w = check_bn_param<I>(op, "bn_weight", *bn_weight, g.n, g.c, input);
+    const bool b = check_bn_param<I>(op, "bn_bias", *bn_bias, g.n, g.c, input);
+    TORCH_CHECK(w == b, op, ": bn_weight has shape ", at::symint::sizes<I>(*bn_weight),
+                " but bn_bias has shape ", at::symint::sizes<I>(*bn_bias), "; both must be ",
+                "[C_out] or both [N, C_out]");
+  }
   check_vector<I>(op, "running_mean", running_mean, g.c, input);
   check_vector<I>(op, "running_var", running_var, g.c, input);
   const auto ptr = [](const std::optional<at::Tensor>& t) { return t ? &*t : nullptr; };
@@ -282,7 +309,7 @@ BNActParams check_backward_args(
               "normalize is False");
   if (normalize) {
     check_activation<I>(op, "y", y, input, out_sizes);
-    check_vector<I>(op, "bn_weight", bn_weight, g.c, input);
+    if (bn_weight.has_value()) check_bn_param<I>(op, "bn_weight", *bn_weight, g.n, g.c, input);
     check_vector<I>(op, "mean", mean, g.c, input);
     check_vector<I>(op, "var", var, g.c, input);
   } else {

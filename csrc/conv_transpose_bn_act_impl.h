@@ -10,12 +10,14 @@
 // conv_transpose_backward below, or the GEMM formulation for some shapes)
 // and two functions (csrc/cpu, csrc/cuda):
 //   forward_pass(y, out, gamma, beta, mean, var, running_mean, running_var, p):
-//     out = act(bn(y)); in training mode it first writes the batch mean and
+//     out = act(bn(y)), gamma and beta per channel [C] or per sample [N, C]
+//     (is_per_sample); in training mode it first writes the batch mean and
 //     biased variance of y into mean/var and updates running_mean/var when
 //     given (update_running_stats, p.momentum); in eval mode it reads the
 //     running statistics from mean/var.
 //   backward_pass(grad_out, out, y, gamma, mean, var, p, dy, dgamma, dbeta):
-//     dy = dL/dy, and dgamma/dbeta when normalising.
+//     dy = dL/dy, and dgamma/dbeta (gamma's shape, [C] without gamma) when
+//     normalising.
 // The tensors they get (y, out, grad_out, dy) are all in that format. The op
 // returns out and y in it too, and the gradients of input and weight in
 // their layouts.
@@ -35,6 +37,12 @@
 namespace pygan {
 
 inline std::vector<int64_t> dilation_one() { return {1, 1}; }
+
+// Per-sample BN parameters [N, C] (class-conditional batch norm), as the
+// checks allow them; else per channel [C] or none.
+inline bool is_per_sample(const std::optional<at::Tensor>& gamma) {
+  return gamma.has_value() && gamma->dim() == 2;
+}
 
 // How the transposed convolution is computed: ATen's convolution (oneDNN on
 // the CPU, cuDNN on CUDA), except for a 1x1 input without padding (the first
@@ -240,8 +248,11 @@ conv_transpose_bn_act_backward(
       normalize, training, eps, activation, slope);
   const int64_t c = weight.size(1);
   const auto stats_options = input.options().dtype(bn_stats_dtype(input.scalar_type()));
-  at::Tensor dgamma = at::empty({normalize ? c : 0}, stats_options);
-  at::Tensor dbeta = at::empty({normalize ? c : 0}, stats_options);
+  const std::vector<int64_t> param_sizes =
+      !normalize ? std::vector<int64_t>{0}
+                 : is_per_sample(bn_weight) ? bn_weight->sizes().vec() : std::vector<int64_t>{c};
+  at::Tensor dgamma = at::empty(param_sizes, stats_options);
+  at::Tensor dbeta = at::empty(param_sizes, stats_options);
   at::Tensor grad_input, grad_weight, grad_bias;
   if (input.size(0) == 0) {  // sums over no values
     dgamma.zero_();

@@ -184,7 +184,7 @@ REFUSED = {
         r"running_var shares memory with input"),
     # the backward op, called directly
     "backward-bn-weight-too-short": (bwd(bn_weight=vec(C - 1)),
-                                     r"bn_weight must have shape \[5\] \(out_channels\)"),
+                                     r"bn_weight has shape \[4\] but expected \[C_out\]=\[5\]"),
     "backward-mean-strided": (bwd(mean=vec(C, 0.0, step=2)), r"mean must be contiguous"),
     "backward-var-too-long": (bwd(var=vec(C + 1)), r"var must have shape \[5\]"),
     "backward-eps-negative": (bwd(eps=-1e-5), r"eps must be > 0"),

@@ -164,11 +164,81 @@ T param_or(const std::optional<at::Tensor>& t, int64_t c, T fallback) {
   return t.has_value() ? t->data_ptr<T>()[c] : fallback;
 }
 
-// Calls f(first_row, rows) over [0, rows) in ATen-sized tasks.
+// Calls f(first_row, rows, sample) over [0, rows) in ATen-sized tasks, each
+// cut where a new sample begins (every `per` rows: H * W for per-sample BN
+// parameters; rows for per-channel ones, one segment a task).
 template <typename F>
-void for_rows(int64_t rows, int64_t c, F&& f) {
-  at::parallel_for(0, rows, row_grain(c),
-                   [&](int64_t first, int64_t last) { f(first, last - first); });
+void for_rows(int64_t rows, int64_t c, int64_t per, F&& f) {
+  at::parallel_for(0, rows, row_grain(c), [&](int64_t first, int64_t last) {
+    for (int64_t r = first; r < last;) {
+      const int64_t sample = r / per, stop = std::min(last, (sample + 1) * per);
+      f(r, stop - r, sample);
+      r = stop;
+    }
+  });
+}
+
+// Rows (pixels) per sample of an NHWC [N, C, H, W] tensor.
+int64_t rows_per_sample(const at::Tensor& t) { return t.size(2) * t.size(3); }
+
+// dy over all rows, in tasks cut at sample boundaries (every `per` rows):
+// sample s's rows take k from coef.k + s * k_stride (per-sample k: stride C).
+template <Act A, typename T>
+void grad_input_all_rows(const T* gp, const T* op, const T* yp, T* dp, int64_t rows, int64_t c,
+                         int64_t per, RowCoeffs<T> coef, int64_t k_stride, T slope,
+                         bool training) {
+  for_rows(rows, c, per, [&](int64_t first, int64_t n, int64_t sample) {
+    const int64_t o = first * c;
+    RowCoeffs<T> cs = coef;
+    cs.k += sample * k_stride;
+    if (training)
+      grad_input_rows<A, true>(gp + o, op + o, yp + o, dp + o, n, c, cs, slope);
+    else
+      grad_input_rows<A, false>(gp + o, op + o, yp + o, dp + o, n, c, cs, slope);
+  });
+}
+
+// The backward with per-sample parameters gamma [N, C] (dgamma, dbeta [N,
+// C]). Each sample's sums sg = sum_hw(g), sgc = sum_hw(g (y - mean)) give
+// dbeta = sg and dgamma = invstd * sgc; the input gradient's sums over
+// (n, h, w) of dxhat = gamma[n, c] g and dxhat * xhat are then
+// sum_n gamma[n, c] sg and invstd sum_n gamma[n, c] sgc, so
+// bn_grad_coeffs with gamma 1 and those weighted sums gives c1 and c0, and
+// k[n, c] = gamma[n, c] invstd. Samples are the tasks (sums in double, in
+// one order for any thread count).
+template <Act A, typename T>
+void per_sample_backward(const T* gp, const T* op, const T* yp, const at::Tensor& gamma,
+                         const T* mp, const T* vp, int64_t per, int64_t c, const BNActParams& p,
+                         T* dp, T* dgamma, T* dbeta) {
+  const int64_t samples = gamma.size(0), rows = samples * per;
+  const T* gam = gamma.data_ptr<T>();
+  const T slope = T(p.slope);
+  std::vector<double> part(2 * samples * c);
+  at::parallel_for(0, samples, 1, [&](int64_t first, int64_t last) {
+    for (int64_t s = first; s < last; ++s) {
+      const int64_t o = s * per * c;
+      chunk_grad_sums<A>(gp + o, op + o, yp + o, per, c, mp, slope, &part[2 * s * c]);
+    }
+  });
+  std::vector<T> k(samples * c), c1(c), c0(c);
+  for (int64_t ch = 0; ch < c; ++ch) {
+    const T invstd = bn_invstd(vp[ch], T(p.eps));
+    double wsg = 0, wsgc = 0;
+    for (int64_t s = 0; s < samples; ++s) {
+      const double sg = part[2 * s * c + ch], sgc = part[(2 * s + 1) * c + ch];
+      const int64_t i = s * c + ch;
+      dgamma[i] = T(sgc) * invstd;
+      dbeta[i] = T(sg);
+      wsg += double(gam[i]) * sg;
+      wsgc += double(gam[i]) * sgc;
+      k[i] = gam[i] * invstd;
+    }
+    const auto coef = bn_grad_coeffs(T(1), invstd, T(wsg), T(wsgc), rows, p.training);
+    c1[ch] = coef.c1;
+    c0[ch] = coef.c0;
+  }
+  grad_input_all_rows<A>(gp, op, yp, dp, rows, c, per,
+                         RowCoeffs<T>{k.data(), c1.data(), c0.data(), mp}, c, slope, p.training);
 }
 
 // y, out: channels-last [N, C, H, W] (rows of C values); see the impl header.
@@ -181,7 +251,11 @@ void forward_pass(const at::Tensor& y, at::Tensor& out, const std::optional<at::
   const T* yp = y.data_ptr<T>();
   T* op = out.data_ptr<T>();
   const T slope = T(p.slope);
-  std::vector<T> scale(c, T(1)), shift(c, T(0));
+  // Per-sample parameters ([N, C]) fold into one (scale, shift) row a sample.
+  const bool by_sample = is_per_sample(gamma);
+  const int64_t per = by_sample ? rows_per_sample(y) : rows;
+  const int64_t samples = by_sample ? y.size(0) : 1;
+  std::vector<T> scale(samples * c, T(1)), shift(samples * c, T(0));
   if (p.normalize) {
     T* mp = mean.data_ptr<T>();
     T* vp = var.data_ptr<T>();
@@ -192,18 +266,20 @@ void forward_pass(const at::Tensor& y, at::Tensor& out, const std::optional<at::
       for (int64_t k = 0; k < c; ++k)
         update_running_stats(rm[k], rv[k], mp[k], vp[k], T(p.momentum), rows);
     }
-    for (int64_t k = 0; k < c; ++k) {
-      const auto ss = bn_fold(mp[k], bn_invstd(vp[k], T(p.eps)), param_or(gamma, k, T(1)),
-                              param_or(beta, k, T(0)));
-      scale[k] = ss.scale;
-      shift[k] = ss.shift;
+    for (int64_t i = 0; i < samples * c; ++i) {
+      const int64_t k = i % c;
+      const auto ss = bn_fold(mp[k], bn_invstd(vp[k], T(p.eps)), param_or(gamma, i, T(1)),
+                              param_or(beta, i, T(0)));
+      scale[i] = ss.scale;
+      shift[i] = ss.shift;
     }
   }
   dispatch_act(p.act, [&](auto tag) {
     constexpr Act A = decltype(tag)::value;
     if (!p.normalize && A != Act::kRelu && A != Act::kLeakyRelu) return;  // identity
-    for_rows(rows, c, [&](int64_t first, int64_t n) {
-      affine_act_rows<A>(yp + first * c, op + first * c, n, c, scale.data(), shift.data(), slope);
+    for_rows(rows, c, per, [&](int64_t first, int64_t n, int64_t sample) {
+      affine_act_rows<A>(yp + first * c, op + first * c, n, c, scale.data() + sample * c,
+                         shift.data() + sample * c, slope);
     });
   });
   if (p.act == Act::kTanh) out.tanh_();
@@ -223,7 +299,7 @@ void backward_pass(const at::Tensor& dout, const at::Tensor& out, const at::Tens
     constexpr Act A = decltype(tag)::value;
     if (!p.normalize) {
       const std::vector<T> one(c, T(1));
-      for_rows(rows, c, [&](int64_t first, int64_t n) {
+      for_rows(rows, c, rows, [&](int64_t first, int64_t n, int64_t) {
         grad_input_rows<A, false>(gp + first * c, op + first * c, op, dp + first * c, n, c,
                                   RowCoeffs<T>{one.data(), nullptr, nullptr, nullptr}, slope);
       });
@@ -231,6 +307,11 @@ void backward_pass(const at::Tensor& dout, const at::Tensor& out, const at::Tens
     }
     const T* yp = y.data_ptr<T>();
     const T* mp = mean.data_ptr<T>();
+    if (is_per_sample(gamma)) {
+      per_sample_backward<A>(gp, op, yp, *gamma, mp, var.data_ptr<T>(), rows_per_sample(out), c,
+                             p, dp, dgamma.data_ptr<T>(), dbeta.data_ptr<T>());
+      return;
+    }
     const int64_t per = chunk_rows(c), chunks = (rows + per - 1) / per;
     std::vector<double> part(2 * chunks * c);
     at::parallel_for(0, chunks, 1, [&](int64_t first, int64_t last) {
@@ -256,14 +337,8 @@ void backward_pass(const at::Tensor& dout, const at::Tensor& out, const at::Tens
       c1[ch] = coef.c1;
       c0[ch] = coef.c0;
     }
-    const RowCoeffs<T> coef{k.data(), c1.data(), c0.data(), mp};
-    for_rows(rows, c, [&](int64_t first, int64_t n) {
-      const int64_t o = first * c;
-      if (p.training)
-        grad_input_rows<A, true>(gp + o, op + o, yp + o, dp + o, n, c, coef, slope);
-      else
-        grad_input_rows<A, false>(gp + o, op + o, yp + o, dp + o, n, c, coef, slope);
-    });
+    grad_input_all_rows<A>(gp, op, yp, dp, rows, c, rows, RowCoeffs<T>{k.data(), c1.data(),
+                           c0.data(), mp}, 0, slope, p.training);
   });
 }
 

@@ -29,11 +29,13 @@ namespace {
 constexpr const char* kOp = "conv_transpose_bn_act";
 
 // The kernels' [n, c, hw] view of activations: an NHWC tensor is
-// [N * H * W, C, 1] (planes of one element, channel stride 1).
-cuda::BNActShape shape_of(const at::Tensor& t) {
+// [N * H * W, C, 1] (planes of one element, channel stride 1); with
+// per-sample BN parameters (gamma [N, C]), a sample's rows along n.
+cuda::BNActShape shape_of(const at::Tensor& t, const std::optional<at::Tensor>& gamma) {
   const int64_t hw = t.size(2) * t.size(3);
-  if (is_channels_last(t)) return {t.size(0) * hw, t.size(1), 1};
-  return {t.size(0), t.size(1), hw};
+  const bool nhwc = is_channels_last(t), per_sample = is_per_sample(gamma);
+  if (nhwc) return {t.size(0) * hw, t.size(1), 1, per_sample ? hw : 0};
+  return {t.size(0), t.size(1), hw, per_sample ? 1 : 0};
 }
 
 const void* ptr_or_null(const std::optional<at::Tensor>& t) {
@@ -56,8 +58,8 @@ std::optional<c10::Device> cuda_device_of(const at::Tensor& input) {
 
 // Scratch for the launchers' per-slice statistics (none without batch norm),
 // from the caching allocator.
-at::Tensor workspace_for(cuda::Dtype dtype, const at::Tensor& t, const BNActParams& p) {
-  const cuda::BNActShape shape = shape_of(t);
+at::Tensor workspace_for(cuda::Dtype dtype, const cuda::BNActShape& shape,
+                         const at::Tensor& t, const BNActParams& p) {
   TORCH_CHECK(!p.normalize || shape.n * shape.hw <= int64_t(UINT32_MAX), kOp, ": the CUDA ",
               "batch norm takes fewer than 2^32 elements per channel (N * H * W), got ",
               shape.n * shape.hw);
@@ -124,11 +126,12 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> forward_cuda(
          at::Tensor& mean, at::Tensor& var, const std::optional<at::Tensor>& running_mean,
          const std::optional<at::Tensor>& running_var, const BNActParams& p) {
         const cuda::Dtype dtype = cuda_dtype(y.scalar_type(), kOp);
-        at::Tensor workspace = workspace_for(dtype, y, p);
+        const cuda::BNActShape shape = shape_of(y, gamma);
+        at::Tensor workspace = workspace_for(dtype, shape, y, p);
         C10_CUDA_CHECK(cuda::bn_act_forward_launch(
             dtype, y.const_data_ptr(), out.data_ptr(), ptr_or_null(gamma), ptr_or_null(beta),
             data_or_null(mean), data_or_null(var), mutable_or_null(running_mean),
-            mutable_or_null(running_var), data_or_null(workspace), shape_of(y), p,
+            mutable_or_null(running_var), data_or_null(workspace), shape, p,
             c10::cuda::getCurrentCUDAStream()));
       });
 }
@@ -148,13 +151,14 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> backward_
          const at::Tensor& mu, const at::Tensor& v, const BNActParams& p, at::Tensor& dy,
          at::Tensor& dgamma, at::Tensor& dbeta) {
         const cuda::Dtype dtype = cuda_dtype(o.scalar_type(), kOp);
-        at::Tensor workspace = workspace_for(dtype, o, p);
+        const cuda::BNActShape shape = shape_of(o, gamma);
+        at::Tensor workspace = workspace_for(dtype, shape, o, p);
         C10_CUDA_CHECK(cuda::bn_act_backward_launch(
             dtype, dout.const_data_ptr(), o.const_data_ptr(),
             yy.numel() ? yy.const_data_ptr() : nullptr, ptr_or_null(gamma),
             mu.numel() ? mu.const_data_ptr() : nullptr, v.numel() ? v.const_data_ptr() : nullptr,
             dy.data_ptr(), data_or_null(dgamma), data_or_null(dbeta), data_or_null(workspace),
-            shape_of(o), p, c10::cuda::getCurrentCUDAStream()));
+            shape, p, c10::cuda::getCurrentCUDAStream()));
       });
 }
 

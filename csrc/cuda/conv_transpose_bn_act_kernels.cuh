@@ -11,6 +11,13 @@
 // grad_apply adds the slices' sums and writes dy. Eval mode and unnormalised
 // blocks are elementwise grid-stride kernels (either layout: channel
 // (i / hw) % c).
+//
+// Per-sample BN parameters ([samples, c], class-conditional batch norm) take
+// the kernels' kPerSample instances (the per-channel ones are unchanged): the
+// forward reads gamma and beta of each element's sample; the backward cuts
+// each channel into one slice per sample (slice_launch's by_sample), so a
+// block's partial sums are that sample's dgamma and dbeta, and grad_apply
+// weights the slices' sums by gamma (bn_act.h's coefficients, gamma 1).
 #pragma once
 
 #include <cstdint>
@@ -64,7 +71,8 @@ struct SliceSizes {
 
 // The training-mode kernels work on slices of a channel, through one of two
 // views. Each gives: ch, split, valid (the thread has a channel), elements(),
-// each(f) (f(offset) for the thread's elements), reduce(v, shared) (the sum
+// each(f) (f(offset, row) for the thread's elements, row the element's
+// index along n: its plane or pixel), reduce(v, shared) (the sum
 // over the slice's threads, to every thread) and partial_writer() (the thread
 // that writes the slice's partials, at [ch][split]).
 //
@@ -90,13 +98,15 @@ struct PlaneSlice {
     count = uint32_t((b1 - b0) * s.hw);
     plane = s.c * s.hw;
     base = b0 * plane + ch * s.hw;
+    row0 = b0;
   }
   __device__ int64_t elements() const { return count; }
+  int64_t row0;  // the slice's first plane
   template <typename F>
-  __device__ void each(F&& f) const {
+  __device__ void each(F&& f) const {  // f(offset, plane)
     for (uint32_t li = threadIdx.x; li < count; li += kThreads) {
       const uint32_t b = li / hw;
-      f(base + int64_t(b) * plane + (li - b * hw));
+      f(base + int64_t(b) * plane + (li - b * hw), row0 + b);
     }
   }
   template <typename Acc>
@@ -130,9 +140,9 @@ struct ColumnSlice {
   }
   __device__ int64_t elements() const { return r1 - r0; }
   template <typename F>
-  __device__ void each(F&& f) const {
+  __device__ void each(F&& f) const {  // f(offset, row)
     if (!valid) return;
-    for (int64_t r = r0 + phase; r < r1; r += kRowPhases) f(r * c + ch);
+    for (int64_t r = r0 + phase; r < r1; r += kRowPhases) f(r * c + ch, r);
   }
   template <typename Acc>
   __device__ Acc reduce(Acc v, Acc* shared) const {  // over the row phases of each lane
@@ -155,11 +165,14 @@ struct SliceLaunch {
   dim3 grid;
 };
 
-inline SliceLaunch slice_launch(const BNActShape& s) {
+// by_sample: one slice per sample (per-sample parameters' backward), which
+// for NCHW is one block per plane: many blocks on small planes, but each
+// block's sums are then one sample's, with no reduction by sample within it.
+inline SliceLaunch slice_launch(const BNActShape& s, bool by_sample = false) {
   const bool columns = s.hw == 1;
   const int64_t groups = columns ? (s.c + kColTile - 1) / kColTile : s.c;
   const int64_t want = (kTargetBlocks + groups - 1) / groups;
-  const int64_t splits = want < s.n ? want : s.n;
+  const int64_t splits = by_sample ? s.n / s.rows_per_sample : want < s.n ? want : s.n;
   return {columns, splits,
           columns ? dim3(unsigned(splits), unsigned(groups)) : dim3(unsigned(groups * splits))};
 }
@@ -213,10 +226,10 @@ __global__ void __launch_bounds__(kThreads)
   __shared__ Acc shared[kThreads];
   const Sl sl(s, splits);
   Acc sum = 0;
-  sl.each([&](int64_t o) { sum += to_acc(y[o]); });
+  sl.each([&](int64_t o, int64_t) { sum += to_acc(y[o]); });
   const Acc mu = sl.reduce(sum, shared) / Acc(sl.elements());
   Acc sq = 0;  // around the slice's own mean: the second pass reads from L1/L2
-  sl.each([&](int64_t o) {
+  sl.each([&](int64_t o, int64_t) {
     const Acc d = to_acc(y[o]) - mu;
     sq += d * d;
   });
@@ -227,10 +240,16 @@ __global__ void __launch_bounds__(kThreads)
   }
 }
 
+// The per-sample parameters' index of (row, ch); rows < 2^32 when
+// normalising (the launchers check), so the division is 32-bit.
+__device__ __forceinline__ int64_t sample_param(const BNActShape& s, int64_t row, int64_t ch) {
+  return int64_t(uint32_t(row) / uint32_t(s.rows_per_sample)) * s.c + ch;
+}
+
 // Training mode: the channel's statistics (written to mean/var by slice 0,
 // which also updates the running statistics when given), then
 // out = act(bn(y)) over this block's slice.
-template <typename Sl, Act A, typename T, typename Acc>
+template <typename Sl, Act A, typename T, typename Acc, bool kPerSample = false>
 __global__ void __launch_bounds__(kThreads)
     channel_apply(const T* __restrict__ y, T* __restrict__ out, const Acc* gamma,
                   const Acc* beta, Acc* mean, Acc* var, Acc* running_mean, Acc* running_var,
@@ -247,14 +266,23 @@ __global__ void __launch_bounds__(kThreads)
       update_running_stats(running_mean[sl.ch], running_var[sl.ch], mv.mean, mv.var,
                            Acc(p.momentum), s.n * s.hw);
   }
-  const auto ss = bn_fold(mv.mean, bn_invstd(mv.var, Acc(p.eps)), param_or(gamma, sl.ch, Acc(1)),
+  const Acc invstd = bn_invstd(mv.var, Acc(p.eps));
+  if constexpr (kPerSample) {
+    sl.each([&](int64_t o, int64_t row) {
+      const int64_t i = sample_param(s, row, sl.ch);
+      const auto ss = bn_fold(mv.mean, invstd, gamma[i], beta[i]);
+      out[o] = from_acc<T, Acc>(act_forward(A, to_acc(y[o]) * ss.scale + ss.shift, Acc(p.slope)));
+    });
+    return;
+  }
+  const auto ss = bn_fold(mv.mean, invstd, param_or(gamma, sl.ch, Acc(1)),
                           param_or(beta, sl.ch, Acc(0)));
-  sl.each([&](int64_t o) {
+  sl.each([&](int64_t o, int64_t) {
     out[o] = from_acc<T, Acc>(act_forward(A, to_acc(y[o]) * ss.scale + ss.shift, Acc(p.slope)));
   });
 }
 
-template <Act A, typename T, typename Acc>
+template <Act A, typename T, typename Acc, bool kPerSample = false>
 __global__ void elementwise_forward(const T* y, T* out, const Acc* gamma, const Acc* beta,
                                     const Acc* mean, const Acc* var, BNActShape s,
                                     BNActParams p) {
@@ -264,8 +292,9 @@ __global__ void elementwise_forward(const T* y, T* out, const Acc* gamma, const 
     Acc pre = to_acc(y[i]);
     if (p.normalize) {
       const int64_t ch = (i / s.hw) % s.c;
+      const int64_t pi = kPerSample ? sample_param(s, i / (s.c * s.hw), ch) : ch;
       const auto ss = bn_fold(mean[ch], bn_invstd(var[ch], Acc(p.eps)),
-                              param_or(gamma, ch, Acc(1)), param_or(beta, ch, Acc(0)));
+                              param_or(gamma, pi, Acc(1)), param_or(beta, pi, Acc(0)));
       pre = pre * ss.scale + ss.shift;
     }
     out[i] = from_acc<T, Acc>(act_forward(A, pre, Acc(p.slope)));
@@ -281,7 +310,7 @@ __global__ void __launch_bounds__(kThreads)
   const Sl sl(s, splits);
   const Acc mu = sl.valid ? mean[sl.ch] : Acc(0), slope = Acc(p.slope);
   Acc sg = 0, sgc = 0;
-  sl.each([&](int64_t o) {
+  sl.each([&](int64_t o, int64_t) {
     const Acc g = to_acc(dout[o]) * act_grad_from_out(A, to_acc(out[o]), slope);
     sg += g;
     sgc += g * (to_acc(y[o]) - mu);
@@ -294,7 +323,11 @@ __global__ void __launch_bounds__(kThreads)
   }
 }
 
-template <typename Sl, Act A, typename T, typename Acc>
+// kPerSample: the slices are the samples (slice_launch's by_sample), gamma
+// [samples, c]; dgamma and dbeta get each slice's own sums, and the
+// channel's sums are weighted by gamma (see conv_transpose_bn_act.cpp's
+// per_sample_backward for the math).
+template <typename Sl, Act A, typename T, typename Acc, bool kPerSample = false>
 __global__ void __launch_bounds__(kThreads)
     grad_apply(const T* __restrict__ dout, const T* __restrict__ out, const T* __restrict__ y,
                const Acc* gamma, const Acc* mean, const Acc* var, const Acc* part_g,
@@ -305,20 +338,28 @@ __global__ void __launch_bounds__(kThreads)
   Acc sg = 0, sgc = 0;  // the slices' sums, shared out as in combine_slices
   if (sl.valid)
     for (int64_t k = sl.k0(); k < splits; k += Sl::kstep) {
-      sg += part_g[sl.ch * splits + k];
-      sgc += part_gc[sl.ch * splits + k];
+      const Acc w = kPerSample ? gamma[k * s.c + sl.ch] : Acc(1);
+      sg += w * part_g[sl.ch * splits + k];
+      sgc += w * part_gc[sl.ch * splits + k];
     }
   sg = sl.reduce(sg, shared);
   sgc = sl.reduce(sgc, shared);
   if (!sl.valid) return;  // no barrier below
   const Acc mu = mean[sl.ch], invstd = bn_invstd(var[sl.ch], Acc(p.eps)), slope = Acc(p.slope);
-  if (sl.split == 0 && sl.partial_writer()) {
+  auto k = bn_grad_coeffs(kPerSample ? Acc(1) : param_or(gamma, sl.ch, Acc(1)), invstd, sg, sgc,
+                          s.n * s.hw, p.training);
+  if constexpr (kPerSample) {
+    const int64_t own = sl.ch * splits + sl.split, i = sl.split * s.c + sl.ch;
+    if (sl.partial_writer()) {
+      dgamma[i] = part_gc[own] * invstd;
+      dbeta[i] = part_g[own];
+    }
+    k.k = gamma[i] * invstd;
+  } else if (sl.split == 0 && sl.partial_writer()) {
     dgamma[sl.ch] = sgc * invstd;
     dbeta[sl.ch] = sg;
   }
-  const auto k = bn_grad_coeffs(param_or(gamma, sl.ch, Acc(1)), invstd, sg, sgc, s.n * s.hw,
-                                p.training);
-  sl.each([&](int64_t o) {
+  sl.each([&](int64_t o, int64_t) {
     const Acc g = to_acc(dout[o]) * act_grad_from_out(A, to_acc(out[o]), slope);
     dy[o] = from_acc<T, Acc>(k.k * g + k.c1 * (to_acc(y[o]) - mu) + k.c0);
   });

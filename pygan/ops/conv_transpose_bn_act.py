@@ -51,8 +51,12 @@ def conv_transpose_bn_act(
         input: [N, C_in, H, W], float32/float64 (CUDA also float16/bfloat16).
         weight: [C_in, C_out, kH, kW] (ConvTranspose2d's layout), input's dtype.
         bias: [C_out] or None.
-        bn_weight, bn_bias: BatchNorm2d's affine [C_out] parameters, both or
-            neither; float32 for half inputs, else input's dtype.
+        bn_weight, bn_bias: BatchNorm2d's affine parameters, both or neither,
+            both [C_out] (per channel) or both [N, C_out] (per sample:
+            class-conditional batch norm, ``out = act(bn_weight[n, c] * xhat
+            + bn_bias[n, c])``, the batch statistics still per channel over
+            (N, H, W)); contiguous, on input's device, float32 for half
+            inputs, else input's dtype.
         running_mean, running_var: [C_out] or None. In training mode they are
             updated in place as BatchNorm2d does (momentum-weighted, with the
             unbiased batch variance); in eval mode they normalise.
@@ -70,8 +74,10 @@ def conv_transpose_bn_act(
         [N, C_out, (H-1)*sH - 2*pH + kH + opH, ...] in input's dtype and device,
         channels-last on the CPU (the kernel's layout) and on CUDA when input
         or weight is channels-last (as cuDNN's convolutions), else contiguous.
-        Differentiable in input, weight, bias, bn_weight and bn_bias. A batch
-        of 0 gives an empty output and zero parameter gradients, as the
+        Differentiable in input, weight, bias, bn_weight and bn_bias (their
+        gradients have their shapes: [N, C_out] for per-sample ones). A batch
+        of 0 (with [0, C_out] per-sample parameters, or [C_out] ones) gives
+        an empty output and zero parameter gradients, as the
         unfused modules do (in training mode too: the running statistics stay
         unchanged). Invalid arguments raise RuntimeError naming the argument,
         also for fake and meta tensors (torch.compile at trace time). Devices
@@ -152,10 +158,12 @@ def _backward_fake(grad_out, input, weight, bn_weight, out, y, mean, var, stride
     grad_input = torch.empty_like(input) if output_mask[0] else input.new_empty(0)
     grad_weight = torch.empty_like(weight) if output_mask[1] else input.new_empty(0)
     grad_bias = input.new_empty(c if output_mask[2] else 0)
-    stats = (c,) if normalize else (0,)
+    # The BN parameters' gradients have bn_weight's shape: [C] or [N, C].
+    params = (0,) if not normalize else (
+        tuple(bn_weight.shape) if bn_weight is not None and bn_weight.dim() == 2 else (c,))
     stats_dtype = _stats_dtype(input.dtype)
-    return (grad_input, grad_weight, grad_bias, input.new_empty(stats, dtype=stats_dtype),
-            input.new_empty(stats, dtype=stats_dtype))
+    return (grad_input, grad_weight, grad_bias, input.new_empty(params, dtype=stats_dtype),
+            input.new_empty(params, dtype=stats_dtype))
 
 
 def _stats_dtype(dtype: torch.dtype) -> torch.dtype:
@@ -183,9 +191,14 @@ def conv_transpose_bn_act_reference(
     slope: float = 0.01,
 ) -> Tensor:
     """The same block as unfused torch functions (any device and dtype):
-    ``conv_transpose2d``, ``batch_norm``, then the activation."""
+    ``conv_transpose2d``, ``batch_norm``, then the activation. Per-sample
+    parameters ([N, C_out]) are applied after a batch norm without affine:
+    ``bn(y) * bn_weight[:, :, None, None] + bn_bias[:, :, None, None]``."""
     y = F.conv_transpose2d(input, weight, bias, stride, padding, output_padding)
-    if normalize:
+    if normalize and bn_weight is not None and bn_weight.dim() == 2:
+        y = F.batch_norm(y, running_mean, running_var, None, None, training, momentum, eps)
+        y = y * bn_weight[:, :, None, None] + bn_bias[:, :, None, None]
+    elif normalize:
         y = F.batch_norm(y, running_mean, running_var, bn_weight, bn_bias, training, momentum, eps)
     if activation == "relu":
         return F.relu(y)

@@ -3,7 +3,8 @@
 // launch them, against direct computations:
 //  * the batch-norm + activation passes: both layouts (NCHW planes, NHWC
 //    columns), slices of uneven sizes, channel tiles cut short, training and
-//    eval mode, no normalisation;
+//    eval mode, no normalisation, per-channel and per-sample ([n, c]) BN
+//    parameters;
 //  * the GEMM route's col2im and im2col: random geometries, grids small
 //    enough that the kernels' stride loops run;
 //  * rmsprop_clip_'s multi-tensor kernel: tensors grouped into launches,
@@ -61,32 +62,41 @@ static bool close(const Values& a, const Values& b) {
 }
 
 // One block's batch-norm forward and backward for activations of n images,
-// c channels, hw pixels, stored NCHW or NHWC.
+// c channels, hw pixels, stored NCHW or NHWC; gamma and beta per channel
+// [c] or per sample [n, c].
 struct Case {
   int64_t n, c, hw;
   bool nhwc;
   BNActParams p;
+  bool per_sample = false;
 };
 
 template <Act A>
 static void run_case(emulation::Device& dev, const Case& k, std::mt19937& rng) {
   const int64_t n = k.n, c = k.c, hw = k.hw, total = n * c * hw, m = n * hw;
-  const BNActShape s = k.nhwc ? BNActShape{n * hw, c, 1} : BNActShape{n, c, hw};
+  const int64_t samples = k.per_sample ? n : 1, rows_per_sample = k.nhwc ? hw : 1;
+  const BNActShape s = k.nhwc ? BNActShape{n * hw, c, 1, k.per_sample ? rows_per_sample : 0}
+                              : BNActShape{n, c, hw, k.per_sample ? rows_per_sample : 0};
   const auto at = [&](int64_t b, int64_t ch, int64_t q) {
     return k.nhwc ? (b * hw + q) * c + ch : (b * c + ch) * hw + q;
   };
+  const auto gi = [&](int64_t b, int64_t ch) { return k.per_sample ? b * c + ch : ch; };
   std::normal_distribution<double> normal;
-  Values y(total), dout(total), gamma(c), beta(c), mean(c), var(c);
+  Values y(total), dout(total), gamma(samples * c), beta(samples * c), mean(c), var(c);
   for (auto& v : y) v = 3 + 2 * normal(rng);  // off-centre, as convolution outputs are
   for (auto& v : dout) v = normal(rng);
+  for (auto& v : gamma) v = 1 + 0.3 * normal(rng);
+  for (auto& v : beta) v = normal(rng);
   for (int64_t ch = 0; ch < c; ++ch) {
-    gamma[ch] = 1 + 0.3 * normal(rng);
-    beta[ch] = normal(rng);
     mean[ch] = normal(rng);  // running statistics for eval mode
     var[ch] = 1 + std::fabs(normal(rng));
   }
-  // The reference.
-  Values r_mean = mean, r_var = var, r_out(total), r_dy(total), r_dg(c), r_db(c);
+  // The reference: batch norm's gradient written directly, dxhat = g * gamma
+  // and dy = invstd * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat)) in
+  // training mode, dxhat * invstd in eval mode; dgamma and dbeta summed over
+  // each sample's planes when per sample.
+  Values r_mean = mean, r_var = var, r_out(total), r_dy(total), r_dg(samples * c, 0),
+         r_db(samples * c, 0);
   Values r_run_mean = mean, r_run_var = var;
   for (int64_t ch = 0; ch < c; ++ch) {
     if (k.p.normalize && k.p.training) {
@@ -102,65 +112,75 @@ static void run_case(emulation::Device& dev, const Case& k, std::mt19937& rng) {
       r_run_var[ch] = (1 - k.p.momentum) * var[ch] + k.p.momentum * v / double(m - 1);
     }
     const double invstd = 1 / std::sqrt(r_var[ch] + k.p.eps);
-    double sg = 0, sgc = 0;
+    double mean_dxhat = 0, mean_dxhat_xhat = 0;
     for (int64_t b = 0; b < n; ++b)
       for (int64_t q = 0; q < hw; ++q) {
         const int64_t o = at(b, ch, q);
-        const double pre = k.p.normalize ? (y[o] - r_mean[ch]) * invstd * gamma[ch] + beta[ch]
-                                         : y[o];
+        const double xhat = (y[o] - r_mean[ch]) * invstd;
+        const double pre = k.p.normalize ? xhat * gamma[gi(b, ch)] + beta[gi(b, ch)] : y[o];
         r_out[o] = act(A, pre, k.p.slope);
         const double g = dout[o] * act_grad(A, r_out[o], k.p.slope);
-        sg += g;
-        sgc += g * (y[o] - r_mean[ch]);
+        r_dg[gi(b, ch)] += g * xhat;
+        r_db[gi(b, ch)] += g;
+        mean_dxhat += g * gamma[gi(b, ch)] / double(m);
+        mean_dxhat_xhat += g * gamma[gi(b, ch)] * xhat / double(m);
       }
-    r_dg[ch] = sgc * invstd;
-    r_db[ch] = sg;
-    const double kk = k.p.normalize ? gamma[ch] * invstd : 1;
-    const double c1 = k.p.training ? -kk * invstd * invstd * sgc / double(m) : 0;
-    const double c0 = k.p.training ? -kk * sg / double(m) : 0;
     for (int64_t b = 0; b < n; ++b)
       for (int64_t q = 0; q < hw; ++q) {
         const int64_t o = at(b, ch, q);
         const double g = dout[o] * act_grad(A, r_out[o], k.p.slope);
-        r_dy[o] = k.p.normalize ? kk * g + c1 * (y[o] - r_mean[ch]) + c0 : g;
+        const double xhat = (y[o] - r_mean[ch]) * invstd, dxhat = g * gamma[gi(b, ch)];
+        r_dy[o] = !k.p.normalize ? g
+                  : k.p.training ? invstd * (dxhat - mean_dxhat - xhat * mean_dxhat_xhat)
+                                 : invstd * dxhat;
       }
   }
   // The kernels, launched as bn_act_forward_launch / bn_act_backward_launch do.
-  const SliceLaunch l = slice_launch(s);
-  Values part(2 * c * l.splits, NAN), out(total, NAN), dy(total, NAN), dg(c, NAN), db(c, NAN);
+  const SliceLaunch l = slice_launch(s), lb = slice_launch(s, k.per_sample);
+  const int64_t most = l.splits > lb.splits ? l.splits : lb.splits;
+  Values part(2 * c * most, NAN), out(total, NAN), dy(total, NAN), dg(samples * c, NAN),
+      db(samples * c, NAN);
   Values run_mean = mean, run_var = var;  // the running statistics, updated in training mode
-  double *pa = part.data(), *pb = pa + c * l.splits;
+  double *pa = part.data(), *pb = pa + c * l.splits, *pgc = pa + c * lb.splits;
+  const auto per_sample = [&](auto f) {
+    if (k.per_sample) f(std::true_type{});
+    else f(std::false_type{});
+  };
   const unsigned blocks = elementwise_blocks(total);
-  if (k.p.normalize && k.p.training) {
-    dispatch_slice(l, [&](auto slice) {
-      using Sl = typename decltype(slice)::type;
-      dev.launch(l.grid, [&] { stats_partial<Sl, double, double>(y.data(), s, l.splits, pa, pb); });
-      dev.launch(l.grid, [&] {
-        channel_apply<Sl, A, double, double>(y.data(), out.data(), gamma.data(), beta.data(),
-                                             mean.data(), var.data(), run_mean.data(),
-                                             run_var.data(), pa, pb, s, l.splits, k.p);
+  per_sample([&](auto tag) {
+    constexpr bool kPerSample = decltype(tag)::value;
+    if (k.p.normalize && k.p.training) {
+      dispatch_slice(l, [&](auto slice) {
+        using Sl = typename decltype(slice)::type;
+        dev.launch(l.grid,
+                   [&] { stats_partial<Sl, double, double>(y.data(), s, l.splits, pa, pb); });
+        dev.launch(l.grid, [&] {
+          channel_apply<Sl, A, double, double, kPerSample>(
+              y.data(), out.data(), gamma.data(), beta.data(), mean.data(), var.data(),
+              run_mean.data(), run_var.data(), pa, pb, s, l.splits, k.p);
+        });
       });
-    });
-  } else {
-    dev.launch(dim3(blocks), [&] {
-      elementwise_forward<A, double, double>(y.data(), out.data(), gamma.data(), beta.data(),
-                                             mean.data(), var.data(), s, k.p);
-    });
-  }
-  if (k.p.normalize) {
-    dispatch_slice(l, [&](auto slice) {
+    } else {
+      dev.launch(dim3(blocks), [&] {
+        elementwise_forward<A, double, double, kPerSample>(
+            y.data(), out.data(), gamma.data(), beta.data(), mean.data(), var.data(), s, k.p);
+      });
+    }
+    if (!k.p.normalize) return;
+    dispatch_slice(lb, [&](auto slice) {  // the backward's slices: one a sample when per sample
       using Sl = typename decltype(slice)::type;
-      dev.launch(l.grid, [&] {
+      dev.launch(lb.grid, [&] {
         grad_partial<Sl, A, double, double>(dout.data(), out.data(), y.data(), mean.data(), s,
-                                            l.splits, k.p, pa, pb);
+                                            lb.splits, k.p, pa, pgc);
       });
-      dev.launch(l.grid, [&] {
-        grad_apply<Sl, A, double, double>(dout.data(), out.data(), y.data(), gamma.data(),
-                                          mean.data(), var.data(), pa, pb, dy.data(), dg.data(),
-                                          db.data(), s, l.splits, k.p);
+      dev.launch(lb.grid, [&] {
+        grad_apply<Sl, A, double, double, kPerSample>(
+            dout.data(), out.data(), y.data(), gamma.data(), mean.data(), var.data(), pa, pgc,
+            dy.data(), dg.data(), db.data(), s, lb.splits, k.p);
       });
     });
-  } else {
+  });
+  if (!k.p.normalize) {
     dev.launch(dim3(blocks), [&] {
       elementwise_backward<A, double, double>(dout.data(), out.data(), dy.data(), total,
                                               k.p.slope);
@@ -170,9 +190,10 @@ static void run_case(emulation::Device& dev, const Case& k, std::mt19937& rng) {
                   (!k.p.normalize || (close(mean, r_mean) && close(var, r_var) &&
                                       close(dg, r_dg) && close(db, r_db))) &&
                   close(run_mean, r_run_mean) && close(run_var, r_run_var);
-  std::printf("  n %ld c %ld hw %ld %s act %d normalize %d training %d: %ld slices, %s\n",
-              long(n), long(c), long(hw), k.nhwc ? "nhwc" : "nchw", int(A), int(k.p.normalize),
-              int(k.p.training), long(l.splits), ok ? "ok" : "MISMATCH");
+  std::printf("  n %ld c %ld hw %ld %s act %d normalize %d training %d per-sample %d: "
+              "%ld/%ld slices, %s\n", long(n), long(c), long(hw), k.nhwc ? "nhwc" : "nchw",
+              int(A), int(k.p.normalize), int(k.p.training), int(k.per_sample), long(l.splits),
+              long(lb.splits), ok ? "ok" : "MISMATCH");
   EXPECT(ok);
 }
 
@@ -195,6 +216,19 @@ static void batch_norm_passes(emulation::Device& dev) {
   run_case<Act::kLeakyRelu>(dev, eval_nhwc, rng);
   const Case plain{2, 3, 25, false, {false, true, 1e-5, Act::kTanh, 0}};
   run_case<Act::kTanh>(dev, plain, rng);
+  // Per-sample gamma and beta [n, c] (class-conditional batch norm): both
+  // layouts, training and eval, the backward's one slice per sample.
+  for (const auto& sh : shapes)
+    for (bool nhwc : {false, true}) {
+      const BNActParams p{true, true, 1e-5, Act::kLeakyRelu, 0.2, /*momentum=*/0.1};
+      run_case<Act::kLeakyRelu>(dev, Case{sh[0], sh[1], sh[2], nhwc, p, true}, rng);
+    }
+  run_case<Act::kRelu>(dev, Case{4, 40, 6, true, {true, true, 1e-3, Act::kRelu, 0, 0.7}, true},
+                       rng);
+  run_case<Act::kTanh>(dev, Case{3, 5, 7, false, {true, false, 1e-5, Act::kTanh, 0}, true}, rng);
+  run_case<Act::kNone>(dev, Case{3, 40, 4, true, {true, false, 1e-5, Act::kNone, 0}, true}, rng);
+  run_case<Act::kNone>(dev, Case{6, 3, 4, false, {true, true, 1e-5, Act::kNone, 0, 0.1}, true},
+                       rng);
 }
 
 // col2im against a scatter-add of cols, im2col against a scatter of dy;
