@@ -15,6 +15,7 @@ from .trainers.config import add_config_arguments, config_from_args
 
 MIXTURE_EVAL_SAMPLES = 2500  # PacGAN's protocol
 IMAGE_EVAL_SAMPLES = 10000
+CONDITIONAL = ("cgan", "infogan")  # families whose samples take class labels
 
 
 def info(_args) -> int:
@@ -83,11 +84,24 @@ def draw(trainer, n: int, seed, drs: dict | None):
 
 def sample(args) -> int:
     from .data import MIXTURES, mixture
+    from .trainers.labels import class_grid
     from .trainers.runlog import save_image_grid, save_scatter
 
     trainer, drs = open_for_sampling(args)
+    classes = getattr(trainer, "num_classes", 0) if trainer.family in CONDITIONAL else 0
+    if args.label is not None and not classes:
+        raise ValueError(f"--class needs a class-conditional run ({', '.join(CONDITIONAL)} "
+                         f"with a categorical code); {args.run_dir} is a {trainer.family} run")
+    if args.label is not None and not 0 <= args.label < classes:
+        raise ValueError(f"--class must be in [0, {classes}) for {args.run_dir}, got {args.label}")
     if hasattr(trainer, "write_samples"):  # families whose samples are not images or points
         trainer.write_samples(args.n, args.out, seed=args.seed)
+    elif args.label is not None:
+        labels = torch.full((args.n,), args.label, dtype=torch.int64)
+        save_image_grid(trainer.sample(args.n, seed=args.seed, labels=labels), args.out)
+    elif classes:  # one row per class
+        per_class = max(1, args.n // classes)
+        save_image_grid(class_grid(trainer, per_class, args.seed), args.out, nrow=per_class)
     elif (out := draw(trainer, args.n, args.seed, drs)).dim() == 4:
         save_image_grid(out, args.out)
     else:
@@ -105,7 +119,7 @@ def default_classifier_path(data: str, image_shape) -> Path:
 
 
 def evaluate(args) -> int:
-    from .data import load_named
+    from .data import load_images, load_named
     from .metrics import evaluate_images, mode_stats
 
     trainer, drs = open_for_sampling(args)
@@ -122,9 +136,16 @@ def evaluate(args) -> int:
         result = mode_stats(draw(trainer, args.n or MIXTURE_EVAL_SAMPLES, None, drs).cpu(),
                             m.centers, m.std)
     else:
-        real = load_named(data, "test", shape[-1], shape[0])[0][0][:args.n or IMAGE_EVAL_SAMPLES]
+        test = load_images(data, "test", size=shape[-1], channels=shape[0])
+        real, labels = test.images[:args.n or IMAGE_EVAL_SAMPLES], test.labels
         classifier = Path(args.classifier) if args.classifier else default_classifier_path(data, shape)
-        result = evaluate_images(draw(trainer, len(real), None, drs).cpu(), real, classifier)
+        if trainer.family == "cgan":
+            result = trainer.evaluate_labelled(real, labels[:len(real)], classifier,
+                                               per_class=max(2, len(real) // trainer.num_classes))
+        else:
+            result = evaluate_images(draw(trainer, len(real), None, drs).cpu(), real, classifier)
+        if trainer.family == "infogan" and trainer.num_classes and labels is not None:
+            result.update(trainer.code_accuracy(test.images, labels))
     result = {"step": trainer.step, "data": data, **result}
     if drs is not None:
         result["drs"] = drs
@@ -190,6 +211,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-n", type=int, default=64)
     p.add_argument("--out", required=True, help="PNG file (text runs: a .txt file)")
     p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--class", dest="label", type=int, default=None, metavar="K",
+                   help="cgan: N samples of class K; infogan: of categorical code value K "
+                   "(default for both: a grid with one row per class of N / classes images)")
     p.add_argument("--device", default="cpu")
     add_drs_argument(p)
     p.set_defaults(run=sample)

@@ -1,4 +1,5 @@
 """Generators and discriminators of the GAN families."""
+from .conditional import ConditionalGenerator, HeadedDiscriminator
 from .dcgan import DCGANDiscriminator, DCGANGenerator
 from .mlp import MLP
 from .oracle import OracleLSTM
@@ -8,4 +9,5 @@ from .text_classifier import NormalizedEmbedding, TextClassifier
 
 __all__ = ["MLP", "DCGANGenerator", "DCGANDiscriminator", "LSTMGenerator", "CNNTextDiscriminator",
            "OracleLSTM", "rollout_completions", "SSGANDiscriminator", "ImageMLPGenerator",
-           "TextClassifier", "NormalizedEmbedding"]
+           "TextClassifier", "NormalizedEmbedding", "ConditionalGenerator",
+           "HeadedDiscriminator"]

@@ -85,21 +85,34 @@ class AdversarialTrainer(Trainer):
         self.optimize("loss_g", loss, self.optimizers["generator"], G)
         return {"loss_g": loss.detach()}
 
+    def latent(self, n: int, generator: torch.Generator, **conditions) -> tuple[Tensor, ...]:
+        """The generator's inputs for ``n`` samples, CPU tensors with the
+        samples on dim 0: (z [n, z_dim],) drawn from ``generator``. Conditional
+        families add their inputs (e.g. class labels) and take ``conditions``."""
+        if conditions:
+            raise ValueError(f"sample: a {self.family} generator takes no "
+                             f"{', '.join(sorted(conditions))}")
+        return (torch.randn(n, self.z_dim, generator=generator),)
+
     @torch.no_grad()
-    def sample(self, n: int, seed: int | None = None, chunk: int = 500) -> Tensor:
+    def sample(self, n: int, seed: int | None = None, chunk: int = 500, **conditions) -> Tensor:
         """[n, ...] float32 samples on the trainer's device from the generator
         (its EMA when enabled) in eval mode, ``chunk`` at a time; the same
-        ``seed`` gives the same noise, so grids are comparable across steps."""
+        ``seed`` gives the same noise, so grids are comparable across steps.
+        ``conditions`` go to :meth:`latent` (e.g. ``labels`` of a conditional
+        family)."""
         if not isinstance(n, int) or n < 1:
             raise ValueError(f"sample: n must be a positive int, got {n!r}")
         gen = torch.Generator().manual_seed(self.config.seed + 12345 if seed is None else seed)
-        z = torch.randn(n, self.z_dim, generator=gen)
+        inputs = self.latent(n, gen, **conditions)
         G = self.sampler()
         was_training = G.training
         G.eval()
-        out = torch.cat([G(part.to(self.device)).float() for part in z.split(chunk)])
-        G.train(was_training)
-        return out
+        try:
+            return torch.cat([G(*(t[i:i + chunk].to(self.device) for t in inputs)).float()
+                              for i in range(0, n, chunk)])
+        finally:
+            G.train(was_training)
 
     def save_samples(self, path: Path) -> Path:
         if self.image_data:
