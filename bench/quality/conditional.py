@@ -5,8 +5,8 @@ and recall of the same samples, beside the unconditional DCGAN trained at
 the same budget; InfoGAN's categorical code against the true classes over
 several seeds, and its continuous-code grids.
 
-    python bench/quality/conditional.py [--steps 3000] [--info-steps 3000]
-        [--info-seeds 3] [--ngf 32] [--per-class 1000] [--workers 2]
+    python bench/quality/conditional.py [--steps 5000] [--info-steps 4000]
+        [--info-seeds 3] [--ngf 32] [--per-class 1000] [--workers 2] [--train-only]
 
 Every run trains on the whole training set (batch 64, Adam 2e-4 / 0.5) and
 is scored against the 10,000 test images: K x per_class samples (class k
@@ -58,6 +58,8 @@ def run_one(job):
     if trainer is None:
         trainer = cls(config, data, run_dir, meta=meta)
         trainer.fit(resume=False)
+    if args["train_only"]:
+        return None
     seconds = read_metrics(run_dir / "metrics.csv")["seconds"][-1]
     classifier, k = Path(args["classifier"]), train.num_classes
     grids = HERE / "grids"
@@ -148,8 +150,8 @@ def table(results: list[dict], args) -> list[str]:
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default="fashion-mnist")
-    parser.add_argument("--steps", type=int, default=3000, help="cGAN and DCGAN steps")
-    parser.add_argument("--info-steps", type=int, default=3000)
+    parser.add_argument("--steps", type=int, default=5000, help="cGAN and DCGAN steps")
+    parser.add_argument("--info-steps", type=int, default=4000)
     parser.add_argument("--info-seeds", type=int, default=3)
     parser.add_argument("--ngf", type=int, default=32)
     parser.add_argument("--per-class", type=int, default=1000)
@@ -159,8 +161,10 @@ def main():
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--only", nargs="*", default=None,
                         help="train just these runs (projection, acgan, dcgan, infogan)")
+    parser.add_argument("--train-only", action="store_true",
+                        help="train the runs and stop (a later call scores them)")
     args = parser.parse_args()
-    args.classifier = str(ensure_classifier(args))
+    args.classifier = None if args.train_only else str(ensure_classifier(args))
     (HERE / "grids").mkdir(exist_ok=True)
     jobs = [(n, 0) for n in ("projection", "acgan", "dcgan")]
     jobs += [("infogan", s) for s in range(args.info_seeds)]
@@ -168,6 +172,8 @@ def main():
         jobs = [j for j in jobs if j[0] in args.only]
     with mp.get_context("spawn").Pool(args.workers) as pool:
         results = pool.map(run_one, [(n, s, vars(args)) for n, s in jobs], chunksize=1)
+    if args.train_only:
+        return
     out = HERE / "conditional.json"
     old = json.loads(out.read_text()) if out.exists() else []
     keep = [r for r in old if (r["run"], r["seed"]) not in {(r2["run"], r2["seed"])

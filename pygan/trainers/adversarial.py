@@ -132,11 +132,20 @@ class AdversarialTrainer(Trainer):
         self.models["discriminator"] = MLP(pack * dim, 1, config.d_width, config.d_depth,
                                            leaky=leaky_d, maxout=config.d_maxout)
 
-    def build_dcgan(self, config: DCGANFields, norm: str = "batch") -> None:
+    def image_channels(self, config: DCGANFields) -> int:
+        """The channel count of the data's images, after checking that they
+        are [C, S, S] with S = ``config.image_size``."""
+        if len(self.data_shape) != 3:
+            raise ValueError(f"{type(self).__name__} takes images [N, C, H, W]; got examples of "
+                             f"shape {list(self.data_shape)}")
         c, h, w = self.data_shape
         if h != w or h != config.image_size:
             raise ValueError(f"image_size is {config.image_size} but the images are {h}x{w}; "
                              f"pad or resize the data to {config.image_size}")
+        return c
+
+    def build_dcgan(self, config: DCGANFields, norm: str = "batch") -> None:
+        c = self.image_channels(config)
         self.models["generator"] = DCGANGenerator(config.image_size, c, self.z_dim, config.ngf,
                                                   fused=config.fused)
         self.models["discriminator"] = DCGANDiscriminator(config.image_size, c, config.ndf, norm)

@@ -68,13 +68,7 @@ class CGANTrainer(ImageLabelsMixin, AdversarialTrainer):
 
     def build(self) -> None:
         c = self.config
-        if len(self.data_shape) != 3:
-            raise ValueError(f"CGANTrainer takes images [N, C, H, W]; got examples of shape "
-                             f"{list(self.data_shape)}")
-        channels, h, w = self.data_shape
-        if h != w or h != c.image_size:
-            raise ValueError(f"image_size is {c.image_size} but the images are {h}x{w}; "
-                             f"pad or resize the data to {c.image_size}")
+        channels = self.image_channels(c)
         self.z_dim, k = c.z_dim, self.num_classes
         acgan = c.conditioning == "acgan"
         self.models["generator"] = ConditionalGenerator(c.image_size, channels, c.z_dim, k, c.ngf,

@@ -29,7 +29,4 @@ class DCGANTrainer(BCETrainer):
     config_class = DCGANConfig
 
     def build_models(self) -> None:
-        if len(self.data_shape) != 3:
-            raise ValueError(f"DCGANTrainer takes images [N, C, H, W]; got examples of shape "
-                             f"{list(self.data_shape)}")
-        self.build_dcgan(self.config)
+        self.build_dcgan(self.config)  # which checks that the data are images

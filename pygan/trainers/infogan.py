@@ -64,13 +64,7 @@ class InfoGANTrainer(AdversarialTrainer):
 
     def build(self) -> None:
         c = self.config
-        if len(self.data_shape) != 3:
-            raise ValueError(f"InfoGANTrainer takes images [N, C, H, W]; got examples of shape "
-                             f"{list(self.data_shape)}")
-        channels, h, w = self.data_shape
-        if h != w or h != c.image_size:
-            raise ValueError(f"image_size is {c.image_size} but the images are {h}x{w}; "
-                             f"pad or resize the data to {c.image_size}")
+        channels = self.image_channels(c)
         self.z_dim = c.z_dim
         self.code_dim = c.categories + c.continuous
         self.models["generator"] = DCGANGenerator(c.image_size, channels, c.z_dim + self.code_dim,
