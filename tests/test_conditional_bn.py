@@ -267,6 +267,20 @@ def test_module_matches_unfused_equivalent(device, activation, momentum):
         plain.zero_grad()
 
 
+@pytest.mark.parametrize("fused", [True, False], ids=["fused", "unfused"])
+def test_module_compiles_whole(fused):
+    """fullgraph: the labels' checks do not break the graph, the fused op
+    traces through its fake kernels."""
+    torch.manual_seed(0)
+    block = ConditionalConvTransposeBNAct(3, 4, 4, 2, 1, num_classes=3, fused=fused)
+    twin = copy.deepcopy(block)
+    x, labels = torch.randn(2, 3, 4, 4), torch.tensor([2, 0])
+    out = torch.compile(block, fullgraph=True, backend="aot_eager")(x, labels)
+    torch.testing.assert_close(out, twin(x, labels), **TOL[torch.float32])
+    out.sum().backward()
+    assert block.scale.weight.grad[1].abs().sum() == 0 < block.scale.weight.grad[2].abs().sum()
+
+
 def test_module_unfused_path_and_fallback_agree():
     torch.manual_seed(0)
     block = ConditionalConvTransposeBNAct(3, 4, 4, 2, 1, num_classes=2, activation="tanh")
