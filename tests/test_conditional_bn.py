@@ -283,6 +283,21 @@ def test_module_compiles_whole(fused):
     assert block.scale.weight.grad[1].abs().sum() == 0 < block.scale.weight.grad[2].abs().sum()
 
 
+@pytest.mark.parametrize("training", [True, False], ids=["train", "eval"])
+def test_module_empty_batch_matches_unfused_equivalent(training):
+    block = ConditionalConvTransposeBNAct(3, 4, 4, 2, 1, num_classes=2).train(training)
+    plain = unfused_equivalent(block, nn.ReLU()).train(training)
+    for m in (block, plain):
+        out = m(torch.randn(0, 3, 4, 4), torch.zeros(0, dtype=torch.int64))
+        assert out.shape == (0, 4, 8, 8)
+        out.sum().backward()
+    for (name, p), q in zip(block.named_parameters(), plain.parameters()):
+        torch.testing.assert_close(p.grad, q.grad, msg=name)
+        assert not p.grad.any(), name
+    for (name, b), c in zip(block.named_buffers(), plain.buffers()):
+        torch.testing.assert_close(b, c, msg=name)
+
+
 def test_module_unfused_path_and_fallback_agree():
     torch.manual_seed(0)
     block = ConditionalConvTransposeBNAct(3, 4, 4, 2, 1, num_classes=2, activation="tanh")
