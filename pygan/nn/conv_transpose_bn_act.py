@@ -19,7 +19,6 @@ _KERNEL_DTYPES = {"cpu": (torch.float32, torch.float64),
                   "cuda": (torch.float32, torch.float64, torch.float16, torch.bfloat16)}
 
 
-
 class _FusedBlock:
     """What the fused blocks share, mixed into an ``nn.Module`` that provides
     ``_conv()`` (its ConvTranspose2d), ``_bn()`` (its BatchNorm2d or None),
