@@ -13,11 +13,17 @@ loss): pygan's fused ConvTransposeBNAct blocks against
       the whole step (zero_grad, forward, backward) captured in a CUDA graph
       and replayed: no host work per kernel, so their ratios are the
       kernels' own (small steps are bound by the host's launches otherwise).
+--conditional times the class-conditional generator instead: the same
+widths with pygan.nn.ConditionalConvTransposeBNAct blocks (per-sample
+batch-norm scale and shift from 10 classes' embeddings; the image block
+unconditional, as in DCGAN), against its unfused modules, their
+torch.compile and their channels-last copy.
 Floor: the transposed convolutions' FLOPs (forward, input and weight
 gradients) at the measured matmul rate, and the bytes of one write and one
 read per activation (forward and backward) at the measured copy bandwidth.
 
     python bench/bench_conv_transpose_bn_act.py [--device cpu|cuda] [--amp bf16]
+    python bench/bench_conv_transpose_bn_act.py --conditional --workloads 32x64
     python bench/bench_conv_transpose_bn_act.py --profile 10 --workloads 32x64
 
 --profile N prints torch.profiler's self-time table of N steps (after
@@ -29,22 +35,65 @@ import copy
 from functools import partial
 
 import torch
+from torch import nn
 
 from common import copy_bandwidth, device_name, matmul_rate, median_times, write_results
 from pygan.models import DCGANGenerator
+from pygan.nn import ConditionalConvTransposeBNAct, ConvTransposeBNAct
 
-Z_DIM, NGF, CHANNELS = 100, 64, 3
+Z_DIM, NGF, CHANNELS, CLASSES = 100, 64, 3, 10
 # Graphed pairs, pygan: baseline.
 GRAPHED = {"pygan": "(a) eager", "pygan NHWC": "(c) eager NHWC", "pygan NHWC gemm": "(a) eager"}
 
 
-def conv_flops_and_bytes(G: DCGANGenerator, batch: int, elem_bytes: int) -> tuple[float, float]:
+class ConditionalGenerator(nn.Module):
+    """DCGANGenerator's widths with class-conditional blocks: (z [B, z_dim],
+    labels int64 [B]) -> images [B, channels, size, size]. The bench's own
+    (pygan.models' conditional generators are another engineer's work)."""
+
+    def __init__(self, image_size: int, channels: int, z_dim: int, ngf: int, classes: int,
+                 fused: bool = True):
+        super().__init__()
+        n = image_size.bit_length() - 3
+        widths = [ngf * 2 ** (n - 1 - i) for i in range(n)]
+        sizes = [(z_dim, widths[0], 1, 0)] + [(a, b, 2, 1) for a, b in zip(widths, widths[1:])]
+        blocks = [ConditionalConvTransposeBNAct(a, b, 4, s, p, num_classes=classes, bias=False,
+                                                fused=fused) for a, b, s, p in sizes]
+        blocks.append(ConvTransposeBNAct(widths[-1], channels, 4, 2, 1, bias=False, norm=False,
+                                         activation="tanh", fused=fused))
+        self.blocks = nn.ModuleList(blocks)
+        for b in blocks:
+            nn.init.normal_(_conv_of(b).weight, 0.0, 0.02)
+            if isinstance(b, ConditionalConvTransposeBNAct):  # DCGAN's BN init, per class
+                nn.init.normal_(b.scale.weight, 1.0, 0.02)
+
+    @property
+    def fused(self) -> bool:
+        return all(b.fused for b in self.blocks)
+
+    @fused.setter
+    def fused(self, value: bool) -> None:
+        for b in self.blocks:
+            b.fused = value
+
+    def forward(self, z, labels):
+        x = z[:, :, None, None]
+        for b in self.blocks[:-1]:
+            x = b(x, labels)
+        return self.blocks[-1](x)
+
+
+def _conv_of(block: nn.Module) -> nn.ConvTranspose2d:
+    return block.conv if isinstance(block, ConditionalConvTransposeBNAct) else block[0]
+
+
+def conv_flops_and_bytes(G: nn.Module, batch: int, elem_bytes: int) -> tuple[float, float]:
     """FLOPs of every transposed convolution (forward + input grad + weight
     grad; no input grad for the first) and bytes of one write + one read of
     each block's output in the forward and of its gradient in the backward."""
     flops, nbytes, size = 0.0, 0.0, 1
     for i, block in enumerate(G.blocks):
-        conv = block[0]
+        conv = _conv_of(block)
         k = conv.kernel_size[0]
         macs = batch * conv.in_channels * conv.out_channels * k * k * size * size
         flops += 2 * macs * (2 if i == 0 else 3)
@@ -54,12 +103,14 @@ def conv_flops_and_bytes(G: DCGANGenerator, batch: int, elem_bytes: int) -> tupl
 
 
 def contenders(image_size: int, batch: int, device, amp: str | None, with_compile: bool,
-               with_graphs: bool = False):
+               with_graphs: bool = False, conditional: bool = False):
     torch.manual_seed(0)
-    fused = DCGANGenerator(image_size, CHANNELS, Z_DIM, NGF, fused=True).to(device)
+    fused = (ConditionalGenerator(image_size, CHANNELS, Z_DIM, NGF, CLASSES) if conditional
+             else DCGANGenerator(image_size, CHANNELS, Z_DIM, NGF, fused=True)).to(device)
     eager = copy.deepcopy(fused)
     eager.fused = False  # the plain modules, contiguous weights as users have them
     z = torch.randn(batch, Z_DIM, device=device)
+    inputs = (z, torch.randint(0, CLASSES, (batch,), device=device)) if conditional else (z,)
     weight = torch.randn(batch, CHANNELS, image_size, image_size, device=device)
 
     def step_of(model, graph_safe=False, cudnn=True):
@@ -72,7 +123,7 @@ def contenders(image_size: int, batch: int, device, amp: str | None, with_compil
                 # Capture needs autocast's cast cache off (torch.cuda.graphs docs).
                 with torch.autocast(device.type, torch.bfloat16, enabled=amp == "bf16",
                                     cache_enabled=not graph_safe):
-                    out = model(z)
+                    out = model(*inputs)
                 (out.float() * weight).mean().backward()
         return step
 
@@ -120,7 +171,8 @@ def profile(args, device, amp) -> None:
                                            else [])
     for w in args.workloads:
         size, batch = map(int, w.split("x"))
-        fns, _ = contenders(size, batch, device, amp, with_compile=False)
+        fns, _ = contenders(size, batch, device, amp, with_compile=False,
+                            conditional=args.conditional)
         for name, step in fns.items():
             for _ in range(5):
                 step()
@@ -152,6 +204,8 @@ def main() -> None:
                         help="SIZExBATCH")
     parser.add_argument("--profile", type=int, default=0, metavar="N",
                         help="print a profile of N steps of pygan and (a) instead of timing")
+    parser.add_argument("--conditional", action="store_true",
+                        help="the class-conditional generator (per-sample BN parameters)")
     args = parser.parse_args()
     device = torch.device(args.device)
     if args.threads:
@@ -169,18 +223,21 @@ def main() -> None:
     for w in args.workloads:
         shown = len(lines)
         size, batch = map(int, w.split("x"))
-        fns, G = contenders(size, batch, device, amp, not args.no_compile, with_graphs=True)
+        fns, G = contenders(size, batch, device, amp, not args.no_compile, with_graphs=True,
+                            conditional=args.conditional)
         flops, nbytes = conv_flops_and_bytes(G, batch, 2 if amp else 4)
         floor = max(flops / peak, nbytes / bw)
         med = median_times(fns, device, reps, warmup=3)
-        lines.append(f"{size}x{size}, batch {batch}: {flops / 1e9:.2f} GFLOP "
+        lines.append(f"{'conditional, ' if args.conditional else ''}{size}x{size}, batch {batch}: "
+                     f"{flops / 1e9:.2f} GFLOP "
                      f"({flops / peak * 1e3:.3f} ms at the matmul rate), {nbytes / 1e6:.1f} MB "
                      f"({nbytes / bw * 1e3:.3f} ms at copy bandwidth)")
         lines.append(f"  {'contender':<16}{'median ms':>10}{'pygan speedup':>15}{'x floor':>9}")
         for name, t in med.items():
             lines.append(f"  {name:<16}{t * 1e3:>10.3f}{t / med['pygan']:>14.2f}x"
                          f"{t / floor:>8.2f}x")
-            rows.append({"image_size": size, "batch": batch, "contender": name,
+            rows.append({"image_size": size, "batch": batch, "conditional": args.conditional,
+                         "contender": name,
                          "median_s": t, "speedup_of_pygan": t / med["pygan"],
                          "gflop": flops / 1e9, "mbytes": nbytes / 1e6, "floor_s": floor})
         for mine, theirs in GRAPHED.items():
@@ -189,7 +246,8 @@ def main() -> None:
                              f"{med[f'{theirs} graph'] / med[f'{mine} graph']:.2f}x")
         lines.append("")
         print("\n".join(lines[shown:]), flush=True)  # a run cut short keeps what it measured
-    suffix = ("" if amp is None else f"_{amp}") + (f"_{args.threads}t" if args.threads else "")
+    suffix = (("_cond" if args.conditional else "") + ("" if amp is None else f"_{amp}")
+              + (f"_{args.threads}t" if args.threads else ""))
     path = write_results(f"conv_transpose_bn_act{suffix}", device,
                          {"reps": reps, "copy_bandwidth": bw, "matmul_flops": peak, "rows": rows,
                           "table": lines})

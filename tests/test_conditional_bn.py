@@ -15,6 +15,8 @@ from torch._subclasses import FakeTensorMode
 from pygan.nn import ConditionalConvTransposeBNAct
 from pygan.ops import conv_transpose_bn_act, conv_transpose_bn_act_reference
 
+from .conftest import CUDA, cudnn_enabled
+
 FWD = torch.ops.pygan.conv_transpose_bn_act.default
 BWD = torch.ops.pygan.conv_transpose_bn_act_backward.default
 TOL = {torch.float32: dict(rtol=1e-4, atol=1e-4), torch.float64: dict(rtol=1e-9, atol=1e-9)}
@@ -267,6 +269,35 @@ def test_module_matches_unfused_equivalent(device, activation, momentum):
         plain.zero_grad()
 
 
+@pytest.mark.parametrize("fused", [True, False], ids=["fused", "unfused"])
+def test_module_compiles_whole(fused):
+    """fullgraph: the labels' checks do not break the graph, the fused op
+    traces through its fake kernels."""
+    torch.manual_seed(0)
+    block = ConditionalConvTransposeBNAct(3, 4, 4, 2, 1, num_classes=3, fused=fused)
+    twin = copy.deepcopy(block)
+    x, labels = torch.randn(2, 3, 4, 4), torch.tensor([2, 0])
+    out = torch.compile(block, fullgraph=True, backend="aot_eager")(x, labels)
+    torch.testing.assert_close(out, twin(x, labels), **TOL[torch.float32])
+    out.sum().backward()
+    assert block.scale.weight.grad[1].abs().sum() == 0 < block.scale.weight.grad[2].abs().sum()
+
+
+@pytest.mark.parametrize("training", [True, False], ids=["train", "eval"])
+def test_module_empty_batch_matches_unfused_equivalent(training):
+    block = ConditionalConvTransposeBNAct(3, 4, 4, 2, 1, num_classes=2).train(training)
+    plain = unfused_equivalent(block, nn.ReLU()).train(training)
+    for m in (block, plain):
+        out = m(torch.randn(0, 3, 4, 4), torch.zeros(0, dtype=torch.int64))
+        assert out.shape == (0, 4, 8, 8)
+        out.sum().backward()
+    for (name, p), q in zip(block.named_parameters(), plain.parameters()):
+        torch.testing.assert_close(p.grad, q.grad, msg=name)
+        assert not p.grad.any(), name
+    for (name, b), c in zip(block.named_buffers(), plain.buffers()):
+        torch.testing.assert_close(b, c, msg=name)
+
+
 def test_module_unfused_path_and_fallback_agree():
     torch.manual_seed(0)
     block = ConditionalConvTransposeBNAct(3, 4, 4, 2, 1, num_classes=2, activation="tanh")
@@ -318,3 +349,51 @@ def test_module_bad_arguments():
     with pytest.raises(ValueError, match="negative_slope must be > 0"):
         ConditionalConvTransposeBNAct(2, 3, 4, num_classes=2, activation="leaky_relu",
                                       negative_slope=0.0)
+
+
+@CUDA
+@pytest.mark.parametrize("fmt", [torch.contiguous_format, torch.channels_last],
+                         ids=["nchw", "nhwc"])
+@pytest.mark.parametrize("cudnn", [True, False], ids=["cudnn", "gemm"])
+@pytest.mark.parametrize("training", [True, False], ids=["train", "eval"])
+def test_cuda_layouts_and_routes(fmt, cudnn, training):
+    """The CUDA passes in either layout (NCHW: a block per plane in the
+    backward; NHWC: a sample's rows), after cuDNN's convolutions or the
+    GEMM route."""
+    leaves, stats, conv = block_args(SHAPES["uneven-slices"], "cuda")
+    leaves[0] = leaves[0].detach().contiguous(memory_format=fmt).requires_grad_()
+    with cudnn_enabled(cudnn):
+        got = run(conv_transpose_bn_act, leaves, stats, conv, training=training)
+    want = run(conv_transpose_bn_act_reference, leaves, stats, conv, training=training)
+    for a, b in zip([got[0], *got[1], *got[2]], [want[0], *want[1], *want[2]]):
+        torch.testing.assert_close(a, b, **TOL[torch.float32])
+
+
+@CUDA
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_cuda_module_under_autocast(dtype):
+    """Half activations with float32 statistics and embedding rows, against
+    the unfused equivalent under the same autocast."""
+    torch.manual_seed(0)
+    block = ConditionalConvTransposeBNAct(16, 12, 4, 2, 1, num_classes=5).cuda()
+    with torch.no_grad():
+        block.scale.weight.normal_(1.0, 0.5)
+        block.shift.weight.normal_(0.0, 0.5)
+    plain = unfused_equivalent(block, nn.ReLU())
+    x = torch.randn(4, 16, 8, 8, device="cuda")
+    labels = torch.tensor([4, 0, 4, 2], device="cuda")
+    grad = torch.randn(4, 12, 16, 16, device="cuda")
+    results, dtypes = [], []
+    for m in (block, plain):
+        with torch.autocast("cuda", dtype):
+            out = m(x, labels)
+        out.float().backward(grad)
+        dtypes.append(out.dtype)
+        results.append([out.float(), m.scale.weight.grad, m.shift.weight.grad,
+                        m.conv.weight.grad, m.bn.running_mean, m.bn.running_var])
+    # The fused block returns the autocast dtype; the unfused affine promotes to float32.
+    assert dtypes[0] == dtype and block.scale.weight.grad.dtype == torch.float32
+    tol = 2e-2 if dtype == torch.float16 else 6e-2
+    for name, a, b in zip(["out", "scale grad", "shift grad", "conv grad", "running_mean",
+                           "running_var"], *results):
+        assert (a - b).abs().max() <= tol * b.abs().max(), name
