@@ -28,10 +28,9 @@ FILES = ("frontier.csv", "frontier.json", "frontier.png")
 # kind -> (quality metric, diversity metric), plotted x against y
 AXES = {"oracle": ("nll_oracle", "nll_test"), "text": ("bleu5", "self_bleu5")}
 LABELS = {"nll_oracle": "NLL-oracle of the samples (quality; lower is better)",
-          "nll_test": "NLL-test, the generator's NLL of held-out sequences "
-                      "(diversity; lower is better)",
+          "nll_test": "NLL-test of held-out sequences (diversity; lower is better)",
           "bleu5": "BLEU-5 against the reference (quality; higher is better)",
-          "self_bleu5": "self-BLEU-5 (diversity; lower is more diverse)"}
+          "self_bleu5": "self-BLEU-5 (diversity; lower is better)"}
 
 
 def check_temperatures(values, name: str = "temperatures") -> tuple[float, ...]:
