@@ -154,6 +154,9 @@ def test_text_sweep_points_equal_single_temperature_evaluations(tmp_path):
         assert {"bleu5", "self_bleu5", "nll_test"} <= set(point)
     with pytest.raises(ValueError, match="needs --test or --reference"):
         sweep(open_run(run), [1.0])
+    assert main(["eval", str(run), "-n", "30", "--test", test, "--temperatures", "1.2,0.8"]) == 0
+    saved = json.loads((run / "frontier.json").read_text())
+    assert saved["points"] == record["points"] and saved["quality"] == "bleu5"
 
 
 def test_frontier_files_and_compare(oracle_run, tmp_path):
@@ -209,3 +212,12 @@ def test_cli_bad_temperatures_exit_with_the_flag_named(argv, message, tmp_path, 
     # The spec is checked before the run is opened: no run directory is needed.
     assert main(["eval", str(tmp_path / "no-run"), *argv]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_cli_temperatures_refuse_other_families(tmp_path, capsys):
+    run = tmp_path / "gan"
+    assert main(["train", "gan", "--data", "ring", "--g-width", "8", "--d-width", "8",
+                 "--steps", "1", "--no-progress", "--sample-every", "0", "--out", str(run)]) == 0
+    capsys.readouterr()
+    assert main(["eval", str(run), "--temperatures", "1"]) == 2
+    assert "--temperatures needs a SeqGAN run; " in capsys.readouterr().err
