@@ -182,7 +182,8 @@ def main():
     parser.add_argument("--held-out", type=int, default=2000)
     parser.add_argument("--threads", type=int, default=1, help="torch threads per training process")
     parser.add_argument("--sweep-threads", type=int, default=2)
-    parser.add_argument("--runs", default=str(RUNS), help="where the runs live (default: %(default)s)")
+    parser.add_argument("--runs", default=str(RUNS),
+                        help="where the runs live (default: %(default)s)")
     parser.add_argument("--out-name", default="seqgan_frontier",
                         help="writes bench/quality/NAME.{md,json,png}; a path puts them there")
     args = parser.parse_args()
