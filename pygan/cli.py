@@ -122,6 +122,11 @@ def evaluate(args) -> int:
     from .data import load_images, load_named
     from .metrics import evaluate_images, mode_stats
 
+    if args.temperatures is not None:  # SeqGAN: the quality-diversity frontier
+        from .trainers.frontier import evaluate_frontier
+
+        print(json.dumps(evaluate_frontier(args), indent=2))
+        return 0
     trainer, drs = open_for_sampling(args)
     data = trainer.meta.get("data")
     if data is None:
@@ -151,6 +156,14 @@ def evaluate(args) -> int:
         result["drs"] = drs
     (Path(args.run_dir) / "eval.json").write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
+    return 0
+
+
+def compare(args) -> int:
+    from .trainers.frontier import compare as compare_frontiers
+
+    out = compare_frontiers(args.runs, args.out)
+    print(f"wrote the frontiers of {len(args.runs)} runs to {out}")
     return 0
 
 
@@ -227,9 +240,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--test", help="text runs: held-out text file, scored by the generator's NLL")
     p.add_argument("--reference", help="text runs: reference sentences for BLEU "
                    "(default: --test)")
+    p.add_argument("--temperatures", metavar="SPEC", help="SeqGAN: evaluate at each sampling "
+                   "temperature, START:STOP:STEP or a comma list (0.6:1.4:0.1, 0.8,1.0,1.2), "
+                   "and write the quality-diversity frontier to the run directory "
+                   "(frontier.csv, .json, .png)")
     p.add_argument("--device", default="cpu")
     add_drs_argument(p)
     p.set_defaults(run=evaluate)
+
+    p = sub.add_parser("compare", help="draw several runs' frontiers (pygan eval --temperatures) "
+                       "on one plot")
+    p.add_argument("runs", nargs="+", metavar="RUN", help="run directories holding frontier.json")
+    p.add_argument("--out", required=True, help="PNG file")
+    p.set_defaults(run=compare)
 
     p_cls = sub.add_parser("classifier", help="the feature classifier of the image metrics")
     cls_sub = p_cls.add_subparsers(dest="action", required=True)

@@ -4,12 +4,14 @@ import torch
 from torch import Tensor
 
 from ..models.oracle import OracleLSTM
-from ..models.seqgan import LSTMGenerator, check_tokens
+from ..models.seqgan import LSTMGenerator, check_temperature, check_tokens
 
 
 @torch.no_grad()
-def nll(model: LSTMGenerator, seqs: Tensor, batch_size: int = 25) -> float:
-    """Mean -log p(token | earlier tokens) under ``model`` over the tokens of
+def nll(model: LSTMGenerator, seqs: Tensor, batch_size: int = 25,
+        temperature: float = 1.0) -> float:
+    """Mean -log p(token | earlier tokens) under ``model`` (its
+    softmax(logits / ``temperature``)) over the tokens of
     ``seqs`` (int64 [N, model.max_len], any device) that count: for text,
     those up to and including the first EOS (the PAD after it is not scored).
     ``batch_size`` sequences are scored at a time, in eval mode (small
@@ -25,6 +27,7 @@ def nll(model: LSTMGenerator, seqs: Tensor, batch_size: int = 25) -> float:
                          f"{int(seqs.min())}..{int(seqs.max())}")
     if not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+    check_temperature(temperature)
     device = model.out.weight.device
     was_training = model.training
     model.eval()
@@ -32,7 +35,7 @@ def nll(model: LSTMGenerator, seqs: Tensor, batch_size: int = 25) -> float:
     for part in seqs.split(batch_size):
         part = part.to(device)
         mask = model.token_mask(part)
-        total -= (model.log_probs(part) * mask).sum().item()
+        total -= (model.log_probs(part, temperature) * mask).sum().item()
         count += int(mask.sum())
     model.train(was_training)
     return total / count

@@ -387,7 +387,7 @@ class SeqGANTrainer(Trainer):
     def evaluate_run(self, args) -> dict:
         """`pygan eval`: NLL-oracle of ``args.n`` samples (oracle runs), or
         self-BLEU-2..5 of ``args.n`` samples, the NLL of ``args.test`` under
-        the generator and BLEU-2..5 against ``args.reference`` (default: the
+        the generator (at ``config.temperature``, as it samples) and BLEU-2..5 against ``args.reference`` (default: the
         test file) (text runs). ``args.n`` 0 means ``eval_samples``."""
         from ..data import load_text, read_sentences
         from ..metrics import bleu, self_bleu
@@ -400,7 +400,8 @@ class SeqGANTrainer(Trainer):
         result = {"samples": n, **{f"self_bleu{k}": v for k, v in self_bleu(sentences).items()}}
         if args.test:
             test = load_text(args.test, level, self.data_shape[0], vocab=self.vocab)
-            result["nll_test"] = nll(self.sampler(), test.tokens)
+            result["nll_test"] = nll(self.sampler(), test.tokens,
+                                     temperature=self.config.temperature)
         reference = args.reference or args.test
         if reference:
             result.update({f"bleu{k}": v for k, v in
