@@ -374,3 +374,18 @@ def test_classifier_functions_reject_bad_inputs(trained, tmp_path):
         with pytest.raises(ValueError, match=match):
             call()
     assert list(tmp_path.iterdir()) == []  # failed saves leave nothing behind
+
+
+def test_recalibrated_batch_norm_holds_the_data_statistics():
+    from pygan.metrics.classifier import recalibrate_batch_norm
+
+    torch.manual_seed(0)
+    model = FeatureClassifier(1, 3)
+    images = torch.rand(40, 1, 8, 8) * 2 - 1
+    with torch.no_grad():
+        model.body[1].running_mean.fill_(5.0)  # stale statistics
+        recalibrate_batch_norm(model, images, batch_size=10)
+        conv = model.body[0](images)
+    assert not model.training and model.body[1].momentum == 0.1
+    # The cumulative average of the four batch means is the mean over all 40 images.
+    torch.testing.assert_close(model.body[1].running_mean, conv.mean((0, 2, 3)))

@@ -121,6 +121,30 @@ def train_classifier(images: Tensor, labels: Tensor, epochs: int = 5, batch_size
             correct += int((logits.argmax(1) == labels[idx]).sum())
         log(f"classifier epoch {epoch}/{epochs}: loss {total_loss / len(images):.4f}, "
             f"train accuracy {correct / len(images):.2%}")
+    return recalibrate_batch_norm(model, images)
+
+
+@torch.no_grad()
+def recalibrate_batch_norm(model: nn.Module, images: Tensor, batch_size: int = 500) -> nn.Module:
+    """Sets every BatchNorm layer's running statistics to their average over
+    ``images`` [N, C, H, W] (on the model's device) at the current weights,
+    and returns the model in eval mode. Running averages trail weights that
+    Adam still moves: a classifier trained 10 epochs on Fashion-MNIST scored
+    78.5% on its own training images in eval mode against 93.2% with batch
+    statistics, and its eval-mode test accuracy was 77.4%, 89.4% once
+    its statistics were re-estimated."""
+    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    momenta = [m.momentum for m in norms]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative average over the batches below
+    model.train()
+    try:
+        for batch in images.split(batch_size):
+            model(batch)
+    finally:
+        for m, momentum in zip(norms, momenta):
+            m.momentum = momentum
     return model.eval()
 
 
