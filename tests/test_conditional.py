@@ -99,9 +99,10 @@ def test_trainer_refuses_bad_labelled_data(data, meta, message, tmp_path):
         cgan(tmp_path, data, meta)
 
 
-@pytest.mark.parametrize("conditioning", ["projection", "acgan"])
-def test_cgan_smoke_run(conditioning, tmp_path):
-    trainer = cgan(tmp_path, conditioning=conditioning, steps=4, sample_every=2)
+@pytest.mark.parametrize("conditioning, d_norm", [("projection", "batch"), ("acgan", "batch"),
+                                                  ("projection", "spectral")])
+def test_cgan_smoke_run(conditioning, d_norm, tmp_path):
+    trainer = cgan(tmp_path, conditioning=conditioning, d_norm=d_norm, steps=4, sample_every=2)
     out = trainer.fit()
     assert out["step"] == 4 and math.isfinite(out["loss_d"]) and math.isfinite(out["loss_g"])
     assert ("loss_d_class" in out) == (conditioning == "acgan")

@@ -24,6 +24,11 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 AIM_ACCURACY = 0.85
+# The class-conditional runs: CGANConfig fields beside the common ones. projection-sn is
+# the projection discriminator with spectral normalisation (the paper's) instead of batch norm.
+CONDITIONAL = {"projection": dict(conditioning="projection"),
+               "acgan": dict(conditioning="acgan"),
+               "projection-sn": dict(conditioning="projection", d_norm="spectral")}
 
 
 def run_one(job):
@@ -44,8 +49,8 @@ def run_one(job):
     common = dict(image_size=32, ngf=args["ngf"], ndf=args["ngf"], batch_size=64, seed=seed,
                   progress=False, sample_every=0, checkpoint_every=500, log_every=100)
     meta = {"data": args["data"], "num_classes": train.num_classes}
-    if name in ("projection", "acgan"):
-        cls, config = CGANTrainer, CGANConfig(**common, steps=args["steps"], conditioning=name)
+    if name in CONDITIONAL:
+        cls, config = CGANTrainer, CGANConfig(**common, steps=args["steps"], **CONDITIONAL[name])
         data = (train.images, train.labels)
     elif name == "dcgan":
         cls, config = DCGANTrainer, DCGANConfig(**common, steps=args["steps"])
@@ -64,7 +69,7 @@ def run_one(job):
     classifier, k = Path(args["classifier"]), train.num_classes
     grids = HERE / "grids"
     result = {"run": name, "seed": seed, "steps": config.steps, "seconds": seconds}
-    if name in ("projection", "acgan"):
+    if name in CONDITIONAL:
         result.update(trainer.evaluate_labelled(test.images, test.labels, classifier,
                                                 args["per_class"]))
         save_image_grid(class_grid(trainer, 10), grids / f"cgan-{name}.png", nrow=10)
@@ -96,7 +101,7 @@ def ensure_classifier(args) -> Path:
 
 def table(results: list[dict], args) -> list[str]:
     by = {(r["run"], r["seed"]): r for r in results}
-    conditional = [by[(n, 0)] for n in ("projection", "acgan")]
+    conditional = [by[(n, 0)] for n in CONDITIONAL if (n, 0) in by]
     dcgan = by[("dcgan", 0)]
     ceiling = conditional[0]["real_accuracy"]
     lines = [f"# Class-conditional GANs and InfoGAN: {args.data} 32x32\n",
@@ -108,7 +113,13 @@ def table(results: list[dict], args) -> list[str]:
              f"scored against the 10,000 test images in the feature space of pygan's classifier "
              f"({Path(args.classifier).name}), whose own test accuracy ({ceiling:.3f}) is the "
              f"ceiling of the samples' accuracy. Intra-class FD: each class's samples against "
-             f"that class's 1,000 test images, then the mean over classes.\n",
+             f"that class's 1,000 test images, then the mean over classes. Rows: projection = "
+             f"projection D (batch norm) and the hinge loss, pygan's default; acgan = "
+             f"batch-norm D with a class head, BCE + class cross-entropy (weight 1); "
+             f"projection-sn = the projection D with spectral normalisation instead (Miyato & "
+             f"Koyama's), hinge loss. All generators: label one-hot "
+             f"beside z and conditional batch norm in the fused blocks. Minutes are wall time "
+             f"on the shared machine, which other jobs loaded unevenly.\n",
              "| model | steps | class accuracy of samples (aim >= 0.85) | intra-class FD (mean) "
              "| FD | precision | recall | minutes |", "|---|---|---|---|---|---|---|---|"]
     for r in conditional:
@@ -139,8 +150,9 @@ def table(results: list[dict], args) -> list[str]:
               f"{r['precision']:.3f} | {r['recall']:.3f} | {r['seconds'] / 60:.0f} |"
               for r in info]
     lines += ["", f"Mean code accuracy over {len(acc)} seeds: {statistics.mean(acc):.3f}{spread}",
-              "", "Grids (one row per class or code value): `grids/cgan-projection.png`, "
-              "`grids/cgan-acgan.png`, `grids/cgan-dcgan.png`, "
+              "", "Grids (one row per class or code value): "
+              + ", ".join(f"`grids/cgan-{r['run']}.png`" for r in conditional)
+              + ", `grids/cgan-dcgan.png`, "
               + ", ".join(f"`grids/infogan-{r['seed']}-codes.png`" for r in info)
               + "; continuous codes swept from -2 to 2 along each row: "
               + ", ".join(f"`grids/infogan-{r['seed']}-c0.png`, `-c1.png`" for r in info)]
@@ -160,13 +172,13 @@ def main():
                         "below the 85%% the samples are aimed at)")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--only", nargs="*", default=None,
-                        help="train just these runs (projection, acgan, dcgan, infogan)")
+                        help="train just these runs (projection, acgan, projection-sn, dcgan, infogan)")
     parser.add_argument("--train-only", action="store_true",
                         help="train the runs and stop (a later call scores them)")
     args = parser.parse_args()
     args.classifier = None if args.train_only else str(ensure_classifier(args))
     (HERE / "grids").mkdir(exist_ok=True)
-    jobs = [(n, 0) for n in ("projection", "acgan", "dcgan")]
+    jobs = [(n, 0) for n in (*CONDITIONAL, "dcgan")]
     jobs += [("infogan", s) for s in range(args.info_seeds)]
     if args.only:
         jobs = [j for j in jobs if j[0] in args.only]

@@ -18,14 +18,17 @@ from .runlog import save_image_grid
 
 @dataclass
 class CGANConfig(DCGANFields, TrainConfig):
-    """DCGAN's sizes and Adam(2e-4, 0.5, 0.999), one D step per G step. "auto"
-    picks each conditioning's published choice: projection with a spectrally
-    normalised D and the hinge loss (Miyato & Koyama), ACGAN with a
-    batch-norm D and the non-saturating BCE loss (Odena et al.)."""
+    """DCGAN's sizes and Adam(2e-4, 0.5, 0.999), one D step per G step, a
+    batch-norm D. loss "auto" picks each conditioning's published loss:
+    hinge for projection (Miyato & Koyama), non-saturating BCE for ACGAN
+    (Odena et al.). Miyato & Koyama's spectrally normalised D (``d_norm``
+    "spectral") lagged at this budget: on Fashion-MNIST after 5,000 steps its
+    samples were classified right 81.9% of the time (FD 4.36) against 87.8%
+    (FD 1.16) with batch norm (bench/quality/conditional.md)."""
 
     conditioning: Literal["projection", "acgan"] = "projection"
     loss: Literal["auto", "hinge", "nonsaturating"] = "auto"
-    d_norm: Literal["auto", "spectral", "batch", "none"] = "auto"
+    d_norm: Literal["batch", "spectral", "none"] = "batch"
     class_weight: float = 1.0  # ACGAN: weight of the class cross-entropy (real and fake)
     z_dim: int = 100
     lr: float = 2e-4
@@ -42,12 +45,6 @@ class CGANConfig(DCGANFields, TrainConfig):
         if self.loss != "auto":
             return self.loss
         return "hinge" if self.conditioning == "projection" else "nonsaturating"
-
-    @property
-    def resolved_d_norm(self) -> str:
-        if self.d_norm != "auto":
-            return self.d_norm
-        return "spectral" if self.conditioning == "projection" else "batch"
 
 
 class CGANTrainer(ImageLabelsMixin, AdversarialTrainer):
@@ -74,7 +71,7 @@ class CGANTrainer(ImageLabelsMixin, AdversarialTrainer):
         self.models["generator"] = ConditionalGenerator(c.image_size, channels, c.z_dim, k, c.ngf,
                                                         fused=c.fused)
         self.models["discriminator"] = HeadedDiscriminator(
-            c.image_size, channels, c.ndf, c.resolved_d_norm, k, projection=not acgan,
+            c.image_size, channels, c.ndf, c.d_norm, k, projection=not acgan,
             aux_outputs=k if acgan else 0)
         for name, model in self.models.items():
             self.optimizers[name] = torch.optim.Adam(model.parameters(), c.lr, (c.beta1, c.beta2))
