@@ -39,6 +39,7 @@ from torch import nn
 
 from common import copy_bandwidth, device_name, matmul_rate, median_times, write_results
 from pygan.models import DCGANGenerator
+from pygan.models.dcgan import generator_layout
 from pygan.nn import ConditionalConvTransposeBNAct, ConvTransposeBNAct
 
 Z_DIM, NGF, CHANNELS, CLASSES = 100, 64, 3, 10
@@ -54,12 +55,10 @@ class ConditionalGenerator(nn.Module):
     def __init__(self, image_size: int, channels: int, z_dim: int, ngf: int, classes: int,
                  fused: bool = True):
         super().__init__()
-        n = image_size.bit_length() - 3
-        widths = [ngf * 2 ** (n - 1 - i) for i in range(n)]
-        sizes = [(z_dim, widths[0], 1, 0)] + [(a, b, 2, 1) for a, b in zip(widths, widths[1:])]
+        sizes = generator_layout(image_size, z_dim, ngf)
         blocks = [ConditionalConvTransposeBNAct(a, b, 4, s, p, num_classes=classes, bias=False,
                                                 fused=fused) for a, b, s, p in sizes]
-        blocks.append(ConvTransposeBNAct(widths[-1], channels, 4, 2, 1, bias=False, norm=False,
+        blocks.append(ConvTransposeBNAct(sizes[-1][1], channels, 4, 2, 1, bias=False, norm=False,
                                          activation="tanh", fused=fused))
         self.blocks = nn.ModuleList(blocks)
         for b in blocks:

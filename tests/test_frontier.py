@@ -7,7 +7,6 @@ import math
 import re
 from types import SimpleNamespace
 
-import numpy as np
 import pytest
 import torch
 
@@ -18,6 +17,8 @@ from pygan.trainers import SeqGANConfig, SeqGANTrainer
 from pygan.trainers.frontier import (HELD_OUT_SEED, MAX_TEMPERATURES, check_temperatures,
                                      compare, parse_temperatures, sweep, write_frontier)
 from pygan.trainers.runs import open_run
+
+from .test_seqgan import write_tiny_text
 
 TINY = dict(batch_size=16, emb_dim=8, hidden_dim=8, d_emb_dim=8, d_widths="1,2,3",
             d_maps="4,4,4", d_samples=32, d_rounds=1, d_epochs=1, rollouts=2,
@@ -137,11 +138,7 @@ def test_oracle_sweep_points_equal_single_temperature_evaluations(oracle_run):
 
 
 def test_text_sweep_points_equal_single_temperature_evaluations(tmp_path):
-    words = "the a cat dog sat ran on mat log fast".split()
-    rng = np.random.default_rng(0)
-    lines = [" ".join(rng.choice(words, rng.integers(2, 7))) for _ in range(80)]
-    (tmp_path / "train.txt").write_text("\n".join(lines) + "\n")
-    (tmp_path / "test.txt").write_text("\n".join(lines[:20]) + "\n")
+    write_tiny_text(tmp_path)
     run = tmp_path / "run"
     assert main(["train", "seqgan", "--data", str(tmp_path / "train.txt"), "--max-len", "8",
                  "--out", str(run)] + CLI_TINY) == 0

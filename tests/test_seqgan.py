@@ -278,12 +278,20 @@ def test_cli_oracle_train_sample_eval(tmp_path):
     assert result["step"] == 5 and result["data"] == "oracle" and result["nll_oracle"] > 0
 
 
-def test_cli_text_train_sample_eval(tmp_path):
-    words = "the a cat dog sat ran on mat log fast".split()
+WORDS = "the a cat dog sat ran on mat log fast".split()
+
+
+def write_tiny_text(tmp_path, test_extra: str = "") -> None:
+    """train.txt (80 random lines of WORDS) and test.txt (its first 20, then test_extra)."""
     rng = np.random.default_rng(0)
-    lines = [" ".join(rng.choice(words, rng.integers(2, 7))) for _ in range(80)]
+    lines = [" ".join(rng.choice(WORDS, rng.integers(2, 7))) for _ in range(80)]
     (tmp_path / "train.txt").write_text("\n".join(lines) + "\n")
-    (tmp_path / "test.txt").write_text("\n".join(lines[:20]) + "\nzebra cat\n")
+    (tmp_path / "test.txt").write_text("\n".join(lines[:20]) + "\n" + test_extra)
+
+
+def test_cli_text_train_sample_eval(tmp_path):
+    words = WORDS
+    write_tiny_text(tmp_path, "zebra cat\n")
     run = tmp_path / "run"
     assert main(["train", "seqgan", "--data", str(tmp_path / "train.txt"), "--max-len", "8",
                  "--out", str(run)] + CLI_TINY) == 0
