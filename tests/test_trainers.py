@@ -344,7 +344,7 @@ def test_ctrl_c_saves_and_exits_cleanly(tmp_path):
     (lambda: MLP(2, 1, maxout=3, batchnorm=True), "maxout layers take no BatchNorm"),
     (lambda: Maxout(2, 4, 0), "Maxout: pieces must be a positive int"),
     (lambda: DCGANGenerator(28), "image_size must be one of"),
-    (lambda: DCGANDiscriminator(32, norm="spectral"), "norm must be 'batch', 'layer' or 'none'"),
+    (lambda: DCGANDiscriminator(32, norm="group"), "norm must be one of"),
 ])
 def test_helpers_reject_bad_input(call, message, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
