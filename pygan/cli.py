@@ -144,12 +144,12 @@ def evaluate(args) -> int:
         test = load_images(data, "test", size=shape[-1], channels=shape[0])
         real, labels = test.images[:args.n or IMAGE_EVAL_SAMPLES], test.labels
         classifier = Path(args.classifier) if args.classifier else default_classifier_path(data, shape)
-        if trainer.family == "cgan":
+        if hasattr(trainer, "evaluate_labelled"):  # class-conditional runs
             result = trainer.evaluate_labelled(real, labels[:len(real)], classifier,
                                                per_class=max(2, len(real) // trainer.num_classes))
         else:
             result = evaluate_images(draw(trainer, len(real), None, drs).cpu(), real, classifier)
-        if trainer.family == "infogan" and trainer.num_classes and labels is not None:
+        if hasattr(trainer, "code_accuracy") and trainer.num_classes and labels is not None:
             result.update(trainer.code_accuracy(test.images, labels))
     result = {"step": trainer.step, "data": data, **result}
     if drs is not None:

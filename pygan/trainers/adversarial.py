@@ -104,13 +104,19 @@ class AdversarialTrainer(Trainer):
         if not isinstance(n, int) or n < 1:
             raise ValueError(f"sample: n must be a positive int, got {n!r}")
         gen = torch.Generator().manual_seed(self.config.seed + 12345 if seed is None else seed)
-        inputs = self.latent(n, gen, **conditions)
+        return self.generate(self.latent(n, gen, **conditions), chunk)
+
+    @torch.no_grad()
+    def generate(self, inputs: tuple[Tensor, ...], chunk: int = 500) -> Tensor:
+        """The sampling generator (its EMA when enabled) in eval mode on
+        ``inputs`` (CPU tensors with the samples on dim 0, what :meth:`latent`
+        gives), ``chunk`` samples at a time: float32 [n, ...] on the device."""
         G = self.sampler()
         was_training = G.training
         G.eval()
         try:
             return torch.cat([G(*(t[i:i + chunk].to(self.device) for t in inputs)).float()
-                              for i in range(0, n, chunk)])
+                              for i in range(0, len(inputs[0]), chunk)])
         finally:
             G.train(was_training)
 

@@ -190,15 +190,7 @@ class InfoGANTrainer(AdversarialTrainer):
         continuous[:, code] = torch.linspace(-span, span, steps).repeat(rows)
         gen = torch.Generator().manual_seed(self.config.seed + 12345 if seed is None else seed)
         z = torch.randn(rows, 1, self.z_dim, generator=gen).expand(rows, steps, self.z_dim)
-        inputs = self.generator_input(z.reshape(-1, self.z_dim), labels, continuous)
-        G = self.sampler()
-        was_training = G.training
-        G.eval()
-        try:
-            with torch.no_grad():
-                return G(inputs.to(self.device)).float()
-        finally:
-            G.train(was_training)
+        return self.generate((self.generator_input(z.reshape(-1, self.z_dim), labels, continuous),))
 
     @property
     def num_classes(self) -> int:
