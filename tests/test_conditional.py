@@ -168,6 +168,12 @@ def test_infogan_smoke_run_and_codes(tmp_path):
     assert trainer.sample(3, labels=torch.tensor([0, 1, 3])).shape == (3, 1, 16, 16)
     with pytest.raises(ValueError, match=r"code must be in \[0, 2\)"):
         trainer.continuous_grid(2)
+    with pytest.raises(ValueError, match="steps must be an int >= 2"):
+        trainer.continuous_grid(0, steps=1)
+    with pytest.raises(ValueError, match="span must be a finite number > 0"):
+        trainer.continuous_grid(0, span=float("nan"))
+    with pytest.raises(ValueError, match="class_grid: per_class must be an int >= 1"):
+        class_grid(trainer, 0)
     with pytest.raises(ValueError, match=r"continuous must be a float tensor \[2, 2\]"):
         trainer.sample(2, continuous=torch.zeros(2, 3))
 
@@ -214,6 +220,8 @@ def test_evaluate_conditional_on_real_images(tmp_path):
     assert set(result["intra_frechet"]) == {0, 1, 2, 3} and result["frechet"] >= 0
     with pytest.raises(ValueError, match="has 4 classes, the generator 5"):
         evaluate_conditional(sample, 5, 20, images, labels, path)
+    with pytest.raises(ValueError, match="per_class must be an int >= 2"):
+        evaluate_conditional(sample, 4, 1, images, labels, path)
     with pytest.raises(ValueError, match="every class"):
         evaluate_conditional(sample, 4, 20, images[:3], labels[:3], path)
 

@@ -390,3 +390,16 @@ def test_recalibrated_batch_norm_holds_the_data_statistics():
     assert not model.training and model.body[1].momentum == 0.1
     # The cumulative average of the four batch means is the mean over all 40 images.
     torch.testing.assert_close(model.body[1].running_mean, conv.mean((0, 2, 3)))
+
+
+@pytest.mark.parametrize("images, batch_size, message", [
+    (torch.zeros(0, 1, 8, 8), 10, "images is empty"),
+    (torch.zeros(4, 8, 8), 10, r"images must be a floating \[N, C, H, W\] tensor"),
+    (torch.full((4, 1, 8, 8), float("nan")), 10, "images contains NaN"),
+    (torch.zeros(4, 1, 8, 8), 0, "batch_size must be an int >= 1"),
+])
+def test_recalibrate_batch_norm_rejects_bad_input(images, batch_size, message):
+    from pygan.metrics.classifier import recalibrate_batch_norm
+
+    with pytest.raises(ValueError, match=f"recalibrate_batch_norm: {message}"):
+        recalibrate_batch_norm(FeatureClassifier(1, 3), images, batch_size)

@@ -133,6 +133,10 @@ def recalibrate_batch_norm(model: nn.Module, images: Tensor, batch_size: int = 5
     78.5% on its own training images in eval mode against 93.2% with batch
     statistics, and its eval-mode test accuracy was 77.4%, 89.4% once
     its statistics were re-estimated."""
+    _check_images("recalibrate_batch_norm", "images", images)
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"recalibrate_batch_norm: batch_size must be an int >= 1, "
+                         f"got {batch_size!r}")
     norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
     momenta = [m.momentum for m in norms]
     for m in norms:

@@ -184,6 +184,10 @@ class InfoGANTrainer(AdversarialTrainer):
         c = self.config
         if not (isinstance(code, int) and 0 <= code < c.continuous):
             raise ValueError(f"continuous_grid: code must be in [0, {c.continuous}), got {code!r}")
+        if not (isinstance(steps, int) and steps >= 2):
+            raise ValueError(f"continuous_grid: steps must be an int >= 2, got {steps!r}")
+        if not 0 < span < float("inf"):
+            raise ValueError(f"continuous_grid: span must be a finite number > 0, got {span!r}")
         rows = max(c.categories, 1)
         labels = torch.arange(rows).repeat_interleave(steps)
         continuous = torch.zeros(rows * steps, c.continuous)
